@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { replayCommand } from './replay-command';
+import { summaryCommand } from './summary-command';
+
+const VERSION = '0.1.0';
+
+function collectAddresses(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a port number (1-65535)`);
+  return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
+  return n;
+}
+
+const storeOption = (): Option =>
+  new Option('--store <dir|url>', 'embedded chDB data directory, or http(s)://user:password@host:8123 of a ClickHouse server').default(
+    '.metaflow/data',
+  );
+
+export function buildProgram(): Command {
+  const program = new Command('metaflow')
+    .description('MetaFlow: zero-instrumentation network and application observability')
+    .version(VERSION)
+    .showHelpAfterError();
+
+  program
+    .command('replay')
+    .description('replay a pcap/pcapng capture (or "-" for standard input) into the store and print the summary')
+    .argument('<capture>', 'capture file, or - to read a stream (tcpdump -w -, dumpcap -w -)')
+    .addOption(storeOption())
+    .option('--local-ip <addresses>', 'addresses of the capturing host, comma separated or repeated (decides tap_side)', collectAddresses, [])
+    .option('--host <name>', 'host name to label the rows with (default: this machine)')
+    .option('--max-flows <n>', 'largest number of concurrent flows kept', positiveInt, 1_000_000)
+    .option('--json', 'print the summary as one JSON object')
+    .option('--no-progress', 'no progress bar even on a terminal')
+    .action(async (capture: string, opts) => {
+      if (capture !== '-' && (!existsSync(capture) || !statSync(capture).isFile())) {
+        program.error(`error: capture file ${JSON.stringify(capture)} does not exist or is not a file`, { exitCode: 2 });
+      }
+      process.exitCode = await replayCommand(capture, opts);
+    });
+
+  program
+    .command('summary')
+    .description('print the summary of what a store holds')
+    .addOption(storeOption())
+    .option('--tap-side <value>', 'only rows seen at this observation point (alias: --observation-point)')
+    .option('--observation-point <value>', 'alias of --tap-side')
+    .option('--server-port <n>', 'only flows whose server listens on this port', port)
+    .option('--json', 'print the summary as one JSON object')
+    .action(async (opts) => {
+      process.exitCode = await summaryCommand(opts);
+    });
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      process.stderr.write(`metaflow: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    });
+}

@@ -1,0 +1,52 @@
+/**
+ * The L3/L4 view of one frame, filled in place by the decoder.
+ *
+ * One instance is reused for every packet (no allocation per packet); IPv6 addresses and the
+ * payload are subarrays of the frame and are only valid until the next packet is decoded.
+ */
+export class DecodedPacket {
+  tsUs = 0;
+  /** Frame length on the wire (pcap orig_len). */
+  frameLen = 0;
+  /** Innermost VLAN id, or -1 without a tag. */
+  vlanId = -1;
+  ipVersion: 0 | 4 | 6 = 0;
+  /** IPv4 addresses as unsigned 32-bit numbers (valid when ipVersion is 4). */
+  srcIp4 = 0;
+  dstIp4 = 0;
+  /** IPv6 addresses, 16 bytes each (valid when ipVersion is 6). */
+  srcIp6: Buffer = EMPTY;
+  dstIp6: Buffer = EMPTY;
+  /** IP protocol number of the transport header (6 TCP, 17 UDP). */
+  ipProto = 0;
+  /** IP packet length from the IP header (header + payload), independent of the snaplen. */
+  l3Len = 0;
+  /** Transport payload length from the headers, independent of the snaplen. */
+  l4PayloadLen = 0;
+  srcPort = 0;
+  dstPort = 0;
+  /** TCP fields (valid when ipProto is 6). */
+  tcpFlags = 0;
+  seq = 0;
+  ack = 0;
+  window = 0;
+  /** Window scale option of a SYN / SYN-ACK, or -1 when absent. */
+  windowScale = -1;
+  /** Transport payload bytes present in the capture (may be shorter than l4PayloadLen). */
+  payload: Buffer = EMPTY;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export const TcpFlag = {
+  FIN: 0x01,
+  SYN: 0x02,
+  RST: 0x04,
+  PSH: 0x08,
+  ACK: 0x10,
+  URG: 0x20,
+  ECE: 0x40,
+  CWR: 0x80,
+} as const;
+
+export const IpProto = { TCP: 6, UDP: 17 } as const;

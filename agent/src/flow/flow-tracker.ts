@@ -1,0 +1,653 @@
+import { HISTOGRAM_OFFSET, histogramBucket, NM } from '../aggregate/network-metrics';
+import { NetworkAggregator, RowSink } from '../aggregate/network-aggregator';
+import { L7_PROTOCOL_NAMES } from '../aggregate/l7-protocols';
+import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet';
+import { formatAddress } from '../util/ip-format';
+import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
+import { FLOW_METER_WIDTH, FlowTable, flowHash, HOLES_PER_DIRECTION, TimeoutClass } from './flow-table';
+import { L4_FLOW_LOG_COLUMNS } from './flow-log-columns';
+import { LocalAddresses, TAP_SIDES } from './tap-side';
+
+export interface FlowTimeouts {
+  /** SYN sent or answered, handshake not finished. */
+  openingUs: number;
+  establishedUs: number;
+  /** One side sent FIN, the other has not. */
+  halfClosedUs: number;
+  /** Both FINs or a RST seen: kept briefly to absorb the last ACKs and retransmissions. */
+  closingUs: number;
+  udpUs: number;
+}
+
+export const DEFAULT_TIMEOUTS: FlowTimeouts = {
+  // Covers a client's SYN retries (1, 2, 4, 8, 16 s apart on Linux) so they stay one flow.
+  openingUs: 35_000_000,
+  establishedUs: 300_000_000,
+  halfClosedUs: 35_000_000,
+  // Late FIN/ACK retransmissions after a close still belong to the closed flow.
+  closingUs: 15_000_000,
+  udpUs: 150_000_000,
+};
+
+/** Ports that mark a server when only one end of a flow uses one (besides all ports below 1024). */
+export const DEFAULT_SERVER_PORTS = [
+  1433, 1521, 1883, 2181, 2379, 3000, 3306, 4317, 4318, 5000, 5432, 5672, 6379, 6443, 8000, 8080, 8081, 8443, 8883, 8888, 9000, 9042,
+  9090, 9092, 9200, 9300, 10250, 11211, 15672, 20880, 26379, 27017,
+];
+
+export interface FlowTrackerOptions {
+  host: string;
+  maxFlows?: number;
+  timeouts?: Partial<FlowTimeouts>;
+  localAddresses?: LocalAddresses;
+  serverPorts?: readonly number[];
+  /** High part of flow ids, so ids from different runs and agents do not collide. */
+  runId?: number;
+  /**
+   * Called with each segment's TCP analysis verdict, for tests and debugging that compare verdicts
+   * packet by packet with another analyser.
+   */
+  onSegmentVerdict?: (verdict: SegmentVerdict) => void;
+}
+
+export type SegmentVerdict = 'retransmission' | 'out_of_order' | 'keep_alive' | 'zero_window' | 'syn_retransmission' | 'synack_retransmission';
+
+/** Direction confidence (SPEC §1, `direction_score`). */
+export const DirectionScore = { certain: 255, l7: 200, serverPort: 150, popularity: 100, lowerPort: 50, guess: 0 } as const;
+
+const enum Bit {
+  Established = 1 << 0,
+  FinByClient = 1 << 1,
+  FinByServer = 1 << 2,
+  RstSeen = 1 << 3,
+  RstByServer = 1 << 4,
+  QueueLack = 1 << 5,
+  AwaitingResponse = 1 << 6,
+  SeqInitClient = 1 << 7,
+  SeqInitServer = 1 << 8,
+  MidStream = 1 << 9,
+  HandshakeAck = 1 << 10,
+}
+
+const enum SegmentKind {
+  New,
+  Retransmission,
+  OutOfOrder,
+  KeepAlive,
+}
+
+export interface FlowTrackerStats {
+  flowsCreated: number;
+  tcpFlows: number;
+  udpFlows: number;
+  /** Flows closed early because the table was full. */
+  overflowEvictions: number;
+  flowsOpen: number;
+}
+
+/**
+ * The flow table's state machine: turns decoded TCP/UDP packets into per-flow TCP analysis
+ * (handshake, retransmission, zero window, delays), network map rows per second and minute, and
+ * flow log rows per minute and at close. Time is the capture's own clock, so a replay produces
+ * the same rows however fast it runs.
+ */
+export class FlowTracker {
+  readonly flows: FlowTable;
+  readonly aggregator: NetworkAggregator;
+  readonly stats: FlowTrackerStats = { flowsCreated: 0, tcpFlows: 0, udpFlows: 0, overflowEvictions: 0, flowsOpen: 0 };
+  private readonly timeouts: FlowTimeouts;
+  private readonly local: LocalAddresses;
+  private readonly serverPorts: Set<number>;
+  private readonly runIdHigh: number;
+  private readonly endpointPopularity = new Map<string, number>();
+  private readonly src = new Uint32Array(4);
+  private readonly dst = new Uint32Array(4);
+  /** Slots (and their flow ids) with flow log data in the current minute. */
+  private minuteSlots: number[] = [];
+  private minuteFlowIds: number[] = [];
+  private nowUs = 0;
+  private nextSecondUs = -1;
+
+  constructor(
+    private readonly sink: RowSink,
+    private readonly options: FlowTrackerOptions,
+  ) {
+    this.flows = new FlowTable(options.maxFlows ?? 1_000_000);
+    this.aggregator = new NetworkAggregator(sink, options.host);
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.local = options.localAddresses ?? new LocalAddresses();
+    this.serverPorts = new Set(options.serverPorts ?? DEFAULT_SERVER_PORTS);
+    this.runIdHigh = (options.runId ?? Math.floor(Math.random() * 0x1fffff)) * 0x100000000;
+  }
+
+  process(p: DecodedPacket): void {
+    let ts = p.tsUs;
+    // Capture clocks can step back a little (several interfaces, reordering): time never does here.
+    if (ts < this.nowUs) ts = this.nowUs;
+    if (ts >= this.nextSecondUs) this.advance(ts);
+    this.nowUs = ts;
+    loadAddress(p, true, this.src);
+    loadAddress(p, false, this.dst);
+    const proto = p.ipProto;
+    const hash = flowHash(this.src, p.srcPort, this.dst, p.dstPort, proto);
+    const flows = this.flows;
+    let slot = flows.find(hash, this.src, this.dst, p.srcPort, p.dstPort, proto);
+    const syn = (p.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN && proto === IpProto.TCP;
+    if (slot >= 0 && syn && this.isNewConnection(slot, p)) {
+      this.closeFlow(slot, flows.bits[slot] & (Bit.FinByClient | Bit.FinByServer | Bit.RstSeen) ? this.classify(slot) : CloseType.client_port_reuse);
+      slot = -1;
+    }
+    if (slot < 0) slot = this.createFlow(hash, p, ts);
+    let side = flows.sideOf(slot, this.src, p.srcPort, this.dst, p.dstPort);
+    flows.lastUs[slot] = ts;
+    if (proto === IpProto.TCP) side = this.tcp(slot, side, p, ts);
+    const rowBase = this.aggregator.rowBase(flows, slot);
+    this.countPacket(slot, side, rowBase, p);
+    this.noteMinute(slot);
+    flows.touch(slot, this.timeoutClassOf(slot));
+  }
+
+  /** Ends the input: every open flow closes as if its timeout had passed, every row is emitted. */
+  finish(): void {
+    for (let c = 0; c < 5; c++) {
+      while (this.flows.lruHead[c] >= 0) this.closeFlow(this.flows.lruHead[c], this.classify(this.flows.lruHead[c]));
+    }
+    this.aggregator.flush();
+    this.minuteSlots = [];
+    this.minuteFlowIds = [];
+  }
+
+  /** Emits the rows of everything up to `nowUs` (live capture calls this on a timer). */
+  tick(nowUs: number): void {
+    if (nowUs >= this.nextSecondUs && this.nextSecondUs >= 0) this.advance(nowUs);
+  }
+
+  private advance(ts: number): void {
+    const second = Math.floor(ts / 1_000_000);
+    const minute = second - (second % 60);
+    if (this.aggregator.currentMinute >= 0 && minute !== this.aggregator.currentMinute) this.reportMinute();
+    this.aggregator.beginSecond(second);
+    this.nextSecondUs = (second + 1) * 1_000_000;
+    this.expire(ts);
+  }
+
+  private expire(now: number): void {
+    const t = this.timeouts;
+    const limits = [t.openingUs, t.establishedUs, t.halfClosedUs, t.closingUs, t.udpUs];
+    const flows = this.flows;
+    for (let c = 0; c < limits.length; c++) {
+      for (let slot = flows.lruHead[c]; slot >= 0 && flows.lastUs[slot] + limits[c] < now; slot = flows.lruHead[c]) {
+        this.closeFlow(slot, this.classify(slot));
+      }
+    }
+  }
+
+  /** Minute boundary: flows still open report what they did in the minute (`forced_report`). */
+  private reportMinute(): void {
+    const flows = this.flows;
+    const minute = this.aggregator.currentMinute;
+    for (let i = 0; i < this.minuteSlots.length; i++) {
+      const slot = this.minuteSlots[i];
+      if (flows.flowId[slot] !== this.minuteFlowIds[i] || flows.reportMinute[slot] !== minute) continue;
+      this.emitFlowLog(slot, CloseType.forced_report, (minute + 60) * 1_000_000);
+      flows.meter.fill(0, slot * FLOW_METER_WIDTH, (slot + 1) * FLOW_METER_WIDTH);
+      flows.reportStartUs[slot] = (minute + 60) * 1_000_000;
+      flows.reportMinute[slot] = -1;
+    }
+    this.minuteSlots = [];
+    this.minuteFlowIds = [];
+  }
+
+  private noteMinute(slot: number): void {
+    const minute = this.aggregator.currentMinute;
+    if (this.flows.reportMinute[slot] === minute) return;
+    this.flows.reportMinute[slot] = minute;
+    this.minuteSlots.push(slot);
+    this.minuteFlowIds.push(this.flows.flowId[slot]);
+  }
+
+  private createFlow(hash: number, p: DecodedPacket, ts: number): number {
+    const flows = this.flows;
+    if (flows.isFull) this.evictOldest();
+    let clientIsSrc = true;
+    let score: number = DirectionScore.guess;
+    const tcp = p.ipProto === IpProto.TCP;
+    if (tcp && p.tcpFlags & TcpFlag.SYN) {
+      clientIsSrc = (p.tcpFlags & TcpFlag.ACK) === 0;
+      score = DirectionScore.certain;
+    } else {
+      [clientIsSrc, score] = this.guessDirection(p);
+    }
+    const slot = clientIsSrc
+      ? flows.insert(hash, p.ipVersion, p.ipProto, this.src, p.srcPort, this.dst, p.dstPort, ts)
+      : flows.insert(hash, p.ipVersion, p.ipProto, this.dst, p.dstPort, this.src, p.srcPort, ts);
+    flows.directionScore[slot] = score;
+    flows.flowId[slot] = this.runIdHigh + flows.created;
+    flows.vlan[slot] = p.vlanId < 0 ? 0 : p.vlanId;
+    flows.tapSide[slot] = this.local.tapSide(p.ipVersion, flows.addr, slot * 8, slot * 8 + 4);
+    if (tcp && !(p.tcpFlags & TcpFlag.SYN)) flows.bits[slot] |= Bit.Established | Bit.MidStream;
+    this.stats.flowsCreated++;
+    if (tcp) this.stats.tcpFlows++;
+    else this.stats.udpFlows++;
+    const rowBase = this.aggregator.rowBase(flows, slot);
+    this.aggregator.slab[rowBase + NM.new_flow]++;
+    return slot;
+  }
+
+  /** Client/server without a handshake: server ports, then the busier endpoint, then the lower port. */
+  private guessDirection(p: DecodedPacket): [boolean, number] {
+    const srcServer = p.srcPort < 1024 || this.serverPorts.has(p.srcPort);
+    const dstServer = p.dstPort < 1024 || this.serverPorts.has(p.dstPort);
+    if (dstServer !== srcServer) return [dstServer, DirectionScore.serverPort];
+    const srcSeen = this.bumpPopularity(this.src, p.srcPort);
+    const dstSeen = this.bumpPopularity(this.dst, p.dstPort);
+    if (srcSeen !== dstSeen) return [dstSeen > srcSeen, DirectionScore.popularity];
+    if (p.srcPort !== p.dstPort) return [p.dstPort < p.srcPort, DirectionScore.lowerPort];
+    return [true, DirectionScore.guess];
+  }
+
+  private bumpPopularity(addr: Uint32Array, port: number): number {
+    const key = `${addr[0]},${addr[1]},${addr[2]},${addr[3]}:${port}`;
+    const n = (this.endpointPopularity.get(key) ?? 0) + 1;
+    // Bounded: forget everything rather than grow without limit (it is only a tie-breaker).
+    if (this.endpointPopularity.size >= 100_000) this.endpointPopularity.clear();
+    this.endpointPopularity.set(key, n);
+    return n - 1;
+  }
+
+  private evictOldest(): void {
+    const flows = this.flows;
+    let oldest = -1;
+    for (let c = 0; c < 5; c++) {
+      const head = flows.lruHead[c];
+      if (head >= 0 && (oldest < 0 || flows.lastUs[head] < flows.lastUs[oldest])) oldest = head;
+    }
+    if (oldest < 0) return;
+    this.stats.overflowEvictions++;
+    this.closeFlow(oldest, this.classify(oldest));
+  }
+
+  /** A SYN on a known tuple: a retransmission of the flow's SYN, or a new connection reusing it. */
+  private isNewConnection(slot: number, p: DecodedPacket): boolean {
+    const flows = this.flows;
+    const bits = flows.bits[slot];
+    if (flows.synCount[slot] > 0 && p.seq === flows.clientIsn[slot]) return false;
+    if (bits & (Bit.FinByClient | Bit.FinByServer | Bit.RstSeen)) return true;
+    if (bits & Bit.MidStream) return true;
+    // A new ISN while the first handshake is still open is the client trying again, same flow.
+    return (bits & Bit.HandshakeAck) !== 0;
+  }
+
+  /** TCP analysis of one segment; returns the sender's side (which a SYN or SYN-ACK may swap). */
+  private tcp(slot: number, side: number, p: DecodedPacket, ts: number): number {
+    const flows = this.flows;
+    const flags = p.tcpFlags;
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    const ack = (flags & TcpFlag.ACK) !== 0;
+    const agg = this.aggregator;
+    let row = agg.rowBase(flows, slot);
+    if (syn) {
+      const isSynAck = ack;
+      // SYN comes from the client, SYN-ACK from the server: that settles the direction for good.
+      if ((side === 1) !== isSynAck && flows.directionScore[slot] < DirectionScore.certain) {
+        flows.swapSides(slot);
+        flows.tapSide[slot] = this.local.tapSide(flows.ipVersion[slot], flows.addr, slot * 8, slot * 8 + 4);
+        side = 1 - side;
+        row = agg.rowBase(flows, slot);
+      }
+      flows.directionScore[slot] = DirectionScore.certain;
+      const s = slot * 2 + side;
+      if (p.windowScale >= 0) flows.windowScale[s] = p.windowScale;
+      if (!isSynAck) {
+        this.add(slot, row, NM.syn_count, 1);
+        if (flows.synCount[slot] > 0 && p.seq === flows.clientIsn[slot]) {
+          this.add(slot, row, NM.retrans_syn, 1);
+          this.options.onSegmentVerdict?.('syn_retransmission');
+        }
+        if (flows.firstSynUs[slot] === 0) flows.firstSynUs[slot] = ts;
+        flows.lastSynUs[slot] = ts;
+        flows.clientIsn[slot] = p.seq;
+        flows.synCount[slot]++;
+      } else {
+        this.add(slot, row, NM.synack_count, 1);
+        if (flows.bits[slot] & Bit.HandshakeAck) {
+          // The client completed the handshake but the server repeats its SYN-ACK: the final ACK
+          // was dropped, the classic sign of a full accept queue.
+          flows.bits[slot] |= Bit.QueueLack;
+          this.add(slot, row, NM.retrans_synack, 1);
+          this.options.onSegmentVerdict?.('synack_retransmission');
+        } else if (flows.synAckCount[slot] > 0 && p.seq === flows.serverIsn[slot]) {
+          this.add(slot, row, NM.retrans_synack, 1);
+          this.options.onSegmentVerdict?.('synack_retransmission');
+        } else if (flows.synAckCount[slot] === 0 && flows.lastSynUs[slot] > 0) {
+          this.delay(slot, row, NM.rtt_server_sum, ts - flows.lastSynUs[slot], -1);
+        }
+        // RTT legs start at the first SYN-ACK: a repeated one means the first went unanswered.
+        if (flows.synAckCount[slot] === 0) flows.firstSynAckUs[slot] = ts;
+        flows.serverIsn[slot] = p.seq;
+        flows.synAckCount[slot]++;
+      }
+      // A repeated SYN or SYN-ACK must not rewind what this side has already sent.
+      const initBit = side === 0 ? Bit.SeqInitClient : Bit.SeqInitServer;
+      const synEnd = (p.seq + 1 + p.l4PayloadLen) >>> 0;
+      if (!(flows.bits[slot] & initBit) || ((synEnd - flows.seqEnd[s]) | 0) > 0) flows.seqEnd[s] = synEnd;
+      flows.bits[slot] |= initBit;
+    }
+    const s = slot * 2 + side;
+    flows.flagsSeen[s] |= flags;
+    if (flags & TcpFlag.RST) {
+      this.add(slot, row, NM.rst_count, 1);
+      if (!(flows.bits[slot] & Bit.RstSeen)) flows.bits[slot] |= Bit.RstSeen | (side === 1 ? Bit.RstByServer : 0);
+    }
+    if (flags & TcpFlag.FIN) {
+      this.add(slot, row, NM.fin_count, 1);
+      flows.bits[slot] |= side === 0 ? Bit.FinByClient : Bit.FinByServer;
+    }
+    // The client's first ACK after the SYN-ACK completes the handshake.
+    if (ack && !syn && side === 0 && flows.synAckCount[slot] > 0 && !(flows.bits[slot] & Bit.HandshakeAck)) {
+      flows.bits[slot] |= Bit.HandshakeAck | Bit.Established;
+      if (flows.firstSynUs[slot] > 0) this.delay(slot, row, NM.rtt_sum, ts - flows.firstSynUs[slot], HISTOGRAM_OFFSET.rtt);
+      this.delay(slot, row, NM.rtt_client_sum, ts - flows.firstSynAckUs[slot], -1);
+    }
+    if (!syn) {
+      const fin = (flags & TcpFlag.FIN) !== 0;
+      const segLen = p.l4PayloadLen + (fin ? 1 : 0);
+      let kind = SegmentKind.New;
+      if (segLen > 0) {
+        kind = this.sequence(slot, side, p.seq, segLen, fin);
+        if (kind === SegmentKind.Retransmission) {
+          this.add(slot, row, NM.retrans_tx + side, 1);
+          this.options.onSegmentVerdict?.('retransmission');
+        } else if (kind === SegmentKind.OutOfOrder) {
+          this.add(slot, row, NM.ooo_tx + side, 1);
+          this.options.onSegmentVerdict?.('out_of_order');
+        } else if (kind === SegmentKind.KeepAlive) {
+          this.options.onSegmentVerdict?.('keep_alive');
+        }
+      } else if (!(flags & TcpFlag.RST)) {
+        const initBit = side === 0 ? Bit.SeqInitClient : Bit.SeqInitServer;
+        // An empty segment carries the sender's next sequence number: everything below it was
+        // sent, so data arriving later for that range is a retransmission, not new data.
+        if (!(flows.bits[slot] & initBit) || ((p.seq - flows.seqEnd[s]) | 0) > 0) flows.seqEnd[s] = p.seq;
+        flows.bits[slot] |= initBit;
+      }
+      if (p.window === 0 && !(flags & (TcpFlag.RST | TcpFlag.FIN))) {
+        this.add(slot, row, NM.zero_win_tx + side, 1);
+        this.options.onSegmentVerdict?.('zero_window');
+      }
+      if (p.l4PayloadLen > 0 && (kind === SegmentKind.New || kind === SegmentKind.OutOfOrder)) this.dataDelays(slot, side, row, p, ts);
+      else if (ack && p.l4PayloadLen === 0 && !fin && !(flags & TcpFlag.RST)) this.pureAck(slot, side, row, p.ack, ts);
+    }
+    return side;
+  }
+
+  /** Classifies a data segment against what this direction already carried. */
+  private sequence(slot: number, side: number, seq: number, segLen: number, fin: boolean): SegmentKind {
+    const flows = this.flows;
+    const s = slot * 2 + side;
+    const initBit = side === 0 ? Bit.SeqInitClient : Bit.SeqInitServer;
+    const end = (seq + segLen) >>> 0;
+    if (!(flows.bits[slot] & initBit)) {
+      flows.bits[slot] |= initBit;
+      flows.seqEnd[s] = end;
+      return SegmentKind.New;
+    }
+    const highest = flows.seqEnd[s];
+    const gap = (seq - highest) | 0;
+    if (gap >= 0) {
+      if (gap > 0) this.addHole(s, highest, seq);
+      flows.seqEnd[s] = end;
+      return SegmentKind.New;
+    }
+    // One byte (or nothing) just below the highest sequence: a keep-alive probe, not data.
+    if (segLen === 1 && !fin && end === highest) return SegmentKind.KeepAlive;
+    if (this.fillHole(s, seq, end)) return SegmentKind.OutOfOrder;
+    if (((end - highest) | 0) > 0) flows.seqEnd[s] = end;
+    return SegmentKind.Retransmission;
+  }
+
+  private addHole(s: number, start: number, end: number): void {
+    const flows = this.flows;
+    const base = s * HOLES_PER_DIRECTION;
+    let n = flows.holeCount[s];
+    if (n === HOLES_PER_DIRECTION) {
+      // Forget the oldest gap: data filling it later will count as a retransmission.
+      flows.holeStart.copyWithin(base, base + 1, base + n);
+      flows.holeEnd.copyWithin(base, base + 1, base + n);
+      n--;
+    }
+    flows.holeStart[base + n] = start;
+    flows.holeEnd[base + n] = end;
+    flows.holeCount[s] = n + 1;
+  }
+
+  /** True when [start, end) lies inside a gap, which it then (partly) fills. */
+  private fillHole(s: number, start: number, end: number): boolean {
+    const flows = this.flows;
+    const base = s * HOLES_PER_DIRECTION;
+    const n = flows.holeCount[s];
+    for (let h = 0; h < n; h++) {
+      const hs = flows.holeStart[base + h];
+      const he = flows.holeEnd[base + h];
+      if (((start - hs) | 0) < 0 || ((he - end) | 0) < 0) continue;
+      const leftEmpty = start === hs;
+      const rightEmpty = end === he;
+      if (leftEmpty && rightEmpty) {
+        flows.holeStart.copyWithin(base + h, base + h + 1, base + n);
+        flows.holeEnd.copyWithin(base + h, base + h + 1, base + n);
+        flows.holeCount[s] = n - 1;
+      } else if (leftEmpty) {
+        flows.holeStart[base + h] = end;
+      } else if (rightEmpty) {
+        flows.holeEnd[base + h] = start;
+      } else {
+        flows.holeEnd[base + h] = start;
+        if (n < HOLES_PER_DIRECTION) {
+          flows.holeStart[base + n] = end;
+          flows.holeEnd[base + n] = he;
+          flows.holeCount[s] = n + 1;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** ART, CIT and the start of an SRT measurement, from a segment carrying new data. */
+  private dataDelays(slot: number, side: number, row: number, p: DecodedPacket, ts: number): void {
+    const flows = this.flows;
+    if (side === 0) {
+      if (!(flows.bits[slot] & Bit.AwaitingResponse)) {
+        if (flows.responseLastUs[slot] > 0) this.delay(slot, row, NM.cit_sum, ts - flows.responseLastUs[slot], -1);
+        flows.bits[slot] |= Bit.AwaitingResponse;
+      }
+      flows.requestLastUs[slot] = ts;
+    } else {
+      if (flows.bits[slot] & Bit.AwaitingResponse) {
+        this.delay(slot, row, NM.art_sum, ts - flows.requestLastUs[slot], HISTOGRAM_OFFSET.art);
+        flows.bits[slot] &= ~Bit.AwaitingResponse;
+      }
+      flows.responseLastUs[slot] = ts;
+    }
+    const s = slot * 2 + side;
+    if (flows.ackPendingUs[s] === 0) {
+      flows.ackPendingSeq[s] = (p.seq + p.l4PayloadLen) >>> 0;
+      flows.ackPendingUs[s] = ts;
+    }
+    // Data that also acknowledges the other side's data ends that SRT sample unmeasured.
+    const o = slot * 2 + (1 - side);
+    if (flows.ackPendingUs[o] > 0 && p.tcpFlags & TcpFlag.ACK && ((p.ack - flows.ackPendingSeq[o]) | 0) >= 0) flows.ackPendingUs[o] = 0;
+  }
+
+  /** SRT: a pure ACK acknowledging the other side's oldest unacknowledged data. */
+  private pureAck(slot: number, side: number, row: number, ackNo: number, ts: number): void {
+    const flows = this.flows;
+    const o = slot * 2 + (1 - side);
+    if (flows.ackPendingUs[o] > 0 && ((ackNo - flows.ackPendingSeq[o]) | 0) >= 0) {
+      // SRT measures the server's stack answering the client's data.
+      if (side === 1) this.delay(slot, row, NM.srt_sum, ts - flows.ackPendingUs[o], HISTOGRAM_OFFSET.srt);
+      flows.ackPendingUs[o] = 0;
+    }
+  }
+
+  private countPacket(slot: number, side: number, row: number, p: DecodedPacket): void {
+    this.add(slot, row, NM.packet_tx + side, 1);
+    this.add(slot, row, NM.byte_tx + side, p.frameLen);
+    this.add(slot, row, NM.l3_byte_tx + side, p.l3Len);
+    this.add(slot, row, NM.l4_byte_tx + side, p.l4PayloadLen);
+  }
+
+  /** Adds to the flow's meter (flow log) and to its row of the current second. */
+  private add(slot: number, row: number, metric: number, value: number): void {
+    this.aggregator.slab[row + metric] += value;
+    this.flows.meter[slot * FLOW_METER_WIDTH + metric] += value;
+  }
+
+  /** Records one delay sample; `sumIndex` is the `_sum` of a sum/count/max triple. */
+  private delay(slot: number, row: number, sumIndex: number, us: number, histogramOffset: number): void {
+    if (us < 0) return;
+    const slab = this.aggregator.slab;
+    const meter = this.flows.meter;
+    const m = slot * FLOW_METER_WIDTH;
+    slab[row + sumIndex] += us;
+    slab[row + sumIndex + 1]++;
+    if (us > slab[row + sumIndex + 2]) slab[row + sumIndex + 2] = us;
+    meter[m + sumIndex] += us;
+    meter[m + sumIndex + 1]++;
+    if (us > meter[m + sumIndex + 2]) meter[m + sumIndex + 2] = us;
+    if (histogramOffset >= 0) slab[row + histogramOffset + histogramBucket(us)]++;
+  }
+
+  private timeoutClassOf(slot: number): number {
+    const flows = this.flows;
+    if (flows.proto[slot] !== IpProto.TCP) return TimeoutClass.Udp;
+    const bits = flows.bits[slot];
+    if (bits & Bit.RstSeen || (bits & Bit.FinByClient && bits & Bit.FinByServer)) return TimeoutClass.Closing;
+    if (bits & (Bit.FinByClient | Bit.FinByServer)) return TimeoutClass.HalfClosed;
+    if (bits & Bit.Established) return TimeoutClass.Established;
+    return TimeoutClass.Opening;
+  }
+
+  /** The close type a flow gets when it ends in its current state (SPEC §5). */
+  classify(slot: number): number {
+    const flows = this.flows;
+    if (flows.proto[slot] !== IpProto.TCP) return CloseType.timeout;
+    const bits = flows.bits[slot];
+    const finBoth = (bits & Bit.FinByClient) !== 0 && (bits & Bit.FinByServer) !== 0;
+    if (finBoth) return CloseType.fin;
+    const handshakeOpen = !(bits & Bit.Established);
+    if (bits & Bit.RstSeen) {
+      const byServer = (bits & Bit.RstByServer) !== 0;
+      if (handshakeOpen) {
+        // Before any SYN-ACK the server is at fault either way: it refused (RST) or never answered
+        // and the client gave up with a RST.
+        if (flows.synAckCount[slot] === 0) return byServer ? CloseType.server_direct_rst : CloseType.server_syn_miss;
+        return byServer ? CloseType.server_other_rst : CloseType.client_other_rst;
+      }
+      if (bits & Bit.QueueLack) return CloseType.server_queue_lack;
+      return byServer ? CloseType.server_rst : CloseType.client_rst;
+    }
+    if (handshakeOpen) return flows.synAckCount[slot] === 0 ? CloseType.server_syn_miss : CloseType.client_ack_miss;
+    if (bits & Bit.QueueLack) return CloseType.server_queue_lack;
+    if (bits & Bit.FinByClient) return CloseType.client_half_close;
+    if (bits & Bit.FinByServer) return CloseType.server_half_close;
+    return CloseType.timeout;
+  }
+
+  private closeFlow(slot: number, closeType: number): void {
+    const flows = this.flows;
+    const row = this.aggregator.rowBase(flows, slot);
+    const slab = this.aggregator.slab;
+    slab[row + NM.closed_flow]++;
+    const name = CLOSE_TYPES[closeType];
+    slab[row + NM[`close_${name}`]]++;
+    const failure = FAILURE_COUNTER[name];
+    if (failure !== undefined) slab[row + failure]++;
+    this.emitFlowLog(slot, closeType, flows.lastUs[slot]);
+    flows.remove(slot);
+  }
+
+  private emitFlowLog(slot: number, closeType: number, endUs: number): void {
+    const flows = this.flows;
+    const v = flows.ipVersion[slot];
+    const start = flows.reportStartUs[slot];
+    const end = Math.max(start, Math.min(endUs, flows.lastUs[slot]));
+    const ip0 = formatAddress(v, flows.addr, slot * 8);
+    const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
+    const port1 = flows.port[slot * 2 + 1];
+    const isClosed = closeType !== CloseType.forced_report;
+    const row: unknown[] = [
+      Math.floor(end / 1_000_000),
+      TAP_SIDES[flows.tapSide[slot]],
+      'packet',
+      this.options.host,
+      flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp',
+      L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '',
+      String(flows.flowId[slot]),
+      ip0,
+      ip1,
+      flows.port[slot * 2],
+      port1,
+      ip0,
+      `${ip1}:${port1}`,
+      '',
+      '',
+      0,
+      0,
+      '',
+      '',
+      flows.vlan[slot],
+      microsText(start),
+      microsText(end),
+      Math.round(end - start),
+      flows.directionScore[slot],
+      flows.flagsSeen[slot * 2],
+      flows.flagsSeen[slot * 2 + 1],
+    ];
+    const m = slot * FLOW_METER_WIDTH;
+    for (const index of FLOW_LOG_METRICS) row.push(Math.round(flows.meter[m + index]));
+    row.push(CLOSE_TYPES[closeType], closeStatus(closeType), start === flows.startUs[slot] ? 1 : 0, isClosed ? 1 : 0);
+    this.sink.write('l4_flow_log', L4_FLOW_LOG_COLUMNS, row);
+  }
+}
+
+/** Network failure counters (SPEC §3) fed by close types. */
+const FAILURE_COUNTER: Record<string, number | undefined> = {
+  server_syn_miss: NM.server_establish_fail,
+  server_direct_rst: NM.server_establish_fail,
+  server_other_rst: NM.server_establish_fail,
+  server_queue_lack: NM.server_establish_fail,
+  client_ack_miss: NM.client_establish_fail,
+  client_other_rst: NM.client_establish_fail,
+  client_port_reuse: NM.client_establish_fail,
+  timeout: NM.tcp_transfer_fail,
+  client_rst: NM.tcp_rst_fail,
+  server_rst: NM.tcp_rst_fail,
+  client_half_close: NM.client_half_close_flow,
+  server_half_close: NM.server_half_close_flow,
+};
+
+const FLOW_LOG_METRICS = L4_FLOW_LOG_COLUMNS.filter((name) => NM[name] !== undefined && NM[name] < FLOW_METER_WIDTH).map((name) => NM[name]);
+
+function loadAddress(p: DecodedPacket, source: boolean, out: Uint32Array): void {
+  if (p.ipVersion === 4) {
+    out[0] = 0;
+    out[1] = 0;
+    out[2] = 0;
+    out[3] = source ? p.srcIp4 : p.dstIp4;
+    return;
+  }
+  const b = source ? p.srcIp6 : p.dstIp6;
+  out[0] = b.readUInt32BE(0);
+  out[1] = b.readUInt32BE(4);
+  out[2] = b.readUInt32BE(8);
+  out[3] = b.readUInt32BE(12);
+}
+
+/** `YYYY-MM-DD hh:mm:ss.ffffff` in UTC, the DateTime64(6) text form every ClickHouse reads. */
+function microsText(us: number): string {
+  const ms = Math.floor(us / 1000);
+  const iso = new Date(ms).toISOString();
+  const micro = Math.round(us - ms * 1000);
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(micro).padStart(3, '0')}`;
+}

@@ -1,0 +1,43 @@
+import { ClickHouseClient, createClient } from '@clickhouse/client';
+import { Store } from './store';
+import { TableDef } from './tables';
+
+/** A ClickHouse server or cluster over HTTP(S), for deployments beyond one machine. */
+export class ClickHouseStore implements Store {
+  private readonly client: ClickHouseClient;
+  readonly description: string;
+
+  constructor(url: string) {
+    const parsed = new URL(url);
+    this.description = `clickhouse:${parsed.protocol}//${parsed.host}`;
+    this.client = createClient({
+      url: `${parsed.protocol}//${parsed.host}`,
+      username: decodeURIComponent(parsed.username) || 'default',
+      password: decodeURIComponent(parsed.password),
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    });
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.client.command({ query: sql });
+  }
+
+  async insert(table: TableDef, columns: readonly string[], rows: readonly unknown[][]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.client.insert({
+      table: `${table.database}.${table.name}`,
+      values: rows as unknown[][],
+      format: 'JSONCompactEachRow',
+      columns: columns as [string, ...string[]],
+    });
+  }
+
+  async query<T>(sql: string, params?: Record<string, unknown>): Promise<T[]> {
+    const rs = await this.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
+    return (await rs.json()) as T[];
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

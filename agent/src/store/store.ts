@@ -1,0 +1,44 @@
+import { TableDef } from './tables';
+import { bootstrapStatements, MIGRATIONS, SchemaOptions } from './schema';
+
+/**
+ * The one interface over ClickHouse engines: the embedded chDB and a ClickHouse server or cluster.
+ * Both take the same DDL, the same rows and the same SQL.
+ */
+export interface Store {
+  readonly description: string;
+  /** Runs statements that return nothing (DDL). */
+  exec(sql: string): Promise<void>;
+  /** Inserts rows given positionally in the order of `columns`. */
+  insert(table: TableDef, columns: readonly string[], rows: readonly unknown[][]): Promise<void>;
+  /** Runs a query with `{name:Type}` parameters bound by the engine; returns the rows as objects. */
+  query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** Applies the migrations the store has not seen yet; returns the versions applied. */
+export async function migrate(store: Store, options: SchemaOptions = {}): Promise<number[]> {
+  for (const sql of bootstrapStatements(options)) await store.exec(sql);
+  const done = new Set(
+    (await store.query<{ version: number }>('SELECT version FROM flow_metrics.schema_migrations')).map((r) => Number(r.version)),
+  );
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    for (const sql of m.statements(options)) await store.exec(sql);
+    await store.insert(
+      { database: 'flow_metrics', name: 'schema_migrations' } as TableDef,
+      ['version', 'description'],
+      [[m.version, m.description]],
+    );
+    applied.push(m.version);
+  }
+  return applied;
+}
+
+/** One JSONCompactEachRow line per row: positional, compact, and safe for any string content. */
+export function encodeRows(rows: readonly unknown[][]): string {
+  let out = '';
+  for (const row of rows) out += JSON.stringify(row) + '\n';
+  return out;
+}

@@ -1,0 +1,260 @@
+import { HISTOGRAM_DELAYS, NETWORK_METRICS } from '../aggregate/network-metrics';
+
+/**
+ * Every table of SPEC §2, as column lists. The DDL, the row writers and the query layer all read
+ * these lists, so a column is declared once.
+ */
+export interface Column {
+  name: string;
+  type: string;
+}
+
+export interface TableDef {
+  database: 'flow_metrics' | 'flow_log';
+  name: string;
+  columns: Column[];
+  orderBy: string[];
+  /** Partition expression over `time`. */
+  partitionBy: string;
+  /**
+   * Default retention in days, counted from when the row was stored (`inserted_at`), so a replayed
+   * capture from years ago is kept as long as live data rather than dropped on arrival.
+   */
+  ttlDays: number;
+  timeColumn: string;
+}
+
+const c = (name: string, type: string): Column => ({ name, type });
+const lc = (name: string): Column => c(name, 'LowCardinality(String)');
+
+const commonTags: Column[] = [
+  lc('tap_side'),
+  lc('signal_source'),
+  lc('host'),
+  lc('protocol'),
+  lc('l7_protocol'),
+];
+
+const twoSidedTags: Column[] = [
+  c('ip_0', 'String'),
+  c('ip_1', 'String'),
+  c('port_1', 'UInt16'),
+  lc('service_0'),
+  lc('service_1'),
+  lc('process_0'),
+  lc('process_1'),
+  c('pid_0', 'UInt32'),
+  c('pid_1', 'UInt32'),
+  lc('container_0'),
+  lc('container_1'),
+];
+
+const oneSidedTags: Column[] = [
+  c('ip', 'String'),
+  c('server_port', 'UInt16'),
+  lc('role'),
+  lc('service'),
+  lc('process'),
+  c('pid', 'UInt32'),
+  lc('container'),
+];
+
+const networkMetricColumns: Column[] = [
+  ...NETWORK_METRICS.map((m) => c(m.name, 'UInt64')),
+  ...HISTOGRAM_DELAYS.map((d) => c(`${d}_hist`, 'Array(UInt64)')),
+];
+
+/** Application (RED) metrics per SPEC §3; `rrt_hist` keeps log2 µs buckets for percentiles. */
+export const APPLICATION_METRICS = [
+  'request',
+  'response',
+  'error',
+  'client_error',
+  'server_error',
+  'timeout',
+  'rrt_sum',
+  'rrt_count',
+  'rrt_max',
+] as const;
+
+const applicationMetricColumns: Column[] = [...APPLICATION_METRICS.map((m) => c(m, 'UInt64')), c('rrt_hist', 'Array(UInt64)')];
+
+function intervalTables(
+  base: string,
+  tags: Column[],
+  metrics: Column[],
+  identity: string[],
+): TableDef[] {
+  return [
+    {
+      database: 'flow_metrics',
+      name: `${base}_1s`,
+      columns: [c('time', 'DateTime'), ...commonTags, ...tags, ...metrics],
+      orderBy: ['time', ...identity],
+      partitionBy: 'toStartOfHour(time)',
+      ttlDays: 1,
+      timeColumn: 'time',
+    },
+    {
+      database: 'flow_metrics',
+      name: `${base}_1m`,
+      columns: [c('time', 'DateTime'), ...commonTags, ...tags, ...metrics],
+      orderBy: ['time', ...identity],
+      partitionBy: 'toYYYYMMDD(time)',
+      ttlDays: 7,
+      timeColumn: 'time',
+    },
+  ];
+}
+
+export const NETWORK_TABLES = intervalTables('network', oneSidedTags, networkMetricColumns, [
+  'ip',
+  'server_port',
+  'tap_side',
+  'role',
+]);
+export const NETWORK_MAP_TABLES = intervalTables('network_map', twoSidedTags, networkMetricColumns, [
+  'ip_1',
+  'port_1',
+  'ip_0',
+  'tap_side',
+]);
+export const APPLICATION_TABLES = intervalTables(
+  'application',
+  [...oneSidedTags.filter((col) => col.name !== 'role'), lc('endpoint')],
+  applicationMetricColumns,
+  ['service', 'endpoint', 'tap_side'],
+);
+export const APPLICATION_MAP_TABLES = intervalTables(
+  'application_map',
+  [...twoSidedTags, lc('endpoint')],
+  applicationMetricColumns,
+  ['service_1', 'endpoint', 'service_0', 'tap_side'],
+);
+
+const flowTuple: Column[] = [
+  c('flow_id', 'UInt64'),
+  c('ip_0', 'String'),
+  c('ip_1', 'String'),
+  c('port_0', 'UInt16'),
+  c('port_1', 'UInt16'),
+];
+
+export const L4_FLOW_LOG: TableDef = {
+  database: 'flow_log',
+  name: 'l4_flow_log',
+  columns: [
+    c('time', 'DateTime'),
+    ...commonTags,
+    ...flowTuple,
+    lc('service_0'),
+    lc('service_1'),
+    lc('process_0'),
+    lc('process_1'),
+    c('pid_0', 'UInt32'),
+    c('pid_1', 'UInt32'),
+    lc('container_0'),
+    lc('container_1'),
+    c('vlan', 'UInt16'),
+    c('start_time', 'DateTime64(6)'),
+    c('end_time', 'DateTime64(6)'),
+    c('duration', 'UInt64'),
+    c('direction_score', 'UInt8'),
+    c('tcp_flags_0', 'UInt8'),
+    c('tcp_flags_1', 'UInt8'),
+    ...NETWORK_METRICS.slice(0, NETWORK_METRICS.findIndex((m) => m.name === 'cit_max') + 1)
+      .filter((m) => !['new_flow', 'closed_flow', 'flow_load'].includes(m.name))
+      .map((m) => c(m.name, 'UInt64')),
+    lc('close_type'),
+    lc('status'),
+    c('is_new_flow', 'UInt8'),
+    c('is_closed', 'UInt8'),
+  ],
+  orderBy: ['time', 'ip_1', 'port_1', 'ip_0', 'flow_id'],
+  partitionBy: 'toYYYYMMDD(time)',
+  ttlDays: 3,
+  timeColumn: 'time',
+};
+
+export const L7_FLOW_LOG: TableDef = {
+  database: 'flow_log',
+  name: 'l7_flow_log',
+  columns: [
+    c('time', 'DateTime'),
+    ...commonTags,
+    ...flowTuple,
+    lc('service_0'),
+    lc('service_1'),
+    lc('process_0'),
+    lc('process_1'),
+    c('pid_0', 'UInt32'),
+    c('pid_1', 'UInt32'),
+    lc('container_0'),
+    lc('container_1'),
+    c('start_time', 'DateTime64(6)'),
+    c('end_time', 'DateTime64(6)'),
+    lc('version'),
+    lc('request_type'),
+    c('request_domain', 'String'),
+    c('request_resource', 'String'),
+    lc('endpoint'),
+    c('request_id', 'UInt64'),
+    lc('response_status'),
+    c('response_code', 'Int32'),
+    c('response_exception', 'String'),
+    c('response_duration', 'UInt64'),
+    c('request_length', 'Int64'),
+    c('response_length', 'Int64'),
+    c('trace_id', 'String'),
+    c('span_id', 'String'),
+    c('parent_span_id', 'String'),
+    c('x_request_id', 'String'),
+    c('attributes', 'Map(String, String)'),
+  ],
+  orderBy: ['time', 'service_1', 'endpoint', 'flow_id'],
+  partitionBy: 'toYYYYMMDD(time)',
+  ttlDays: 3,
+  timeColumn: 'time',
+};
+
+/** What each capture source read: packets, bytes and the reasons packets were not analysed. */
+export const CAPTURE_STATS: TableDef = {
+  database: 'flow_metrics',
+  name: 'capture_stats_1m',
+  columns: [
+    c('time', 'DateTime'),
+    lc('host'),
+    lc('signal_source'),
+    lc('source'),
+    c('packets', 'UInt64'),
+    c('bytes', 'UInt64'),
+    c('malformed', 'Map(LowCardinality(String), UInt64)'),
+    c('skipped', 'Map(LowCardinality(String), UInt64)'),
+    c('flow_table_overflow', 'UInt64'),
+    c('dropped_rows', 'UInt64'),
+  ],
+  orderBy: ['time', 'host', 'source'],
+  partitionBy: 'toYYYYMMDD(time)',
+  ttlDays: 7,
+  timeColumn: 'time',
+};
+
+export const ALL_TABLES: TableDef[] = [
+  ...NETWORK_TABLES,
+  ...NETWORK_MAP_TABLES,
+  ...APPLICATION_TABLES,
+  ...APPLICATION_MAP_TABLES,
+  L4_FLOW_LOG,
+  L7_FLOW_LOG,
+  CAPTURE_STATS,
+];
+
+export function tableByName(name: string): TableDef {
+  const t = ALL_TABLES.find((x) => x.name === name);
+  if (!t) throw new Error(`unknown table ${name}`);
+  return t;
+}
+
+export function qualified(t: TableDef): string {
+  return `${t.database}.${t.name}`;
+}

@@ -1,0 +1,137 @@
+import { HANDSHAKE_FAILURES } from '../flow/close-type';
+import { Store } from '../store/store';
+
+export interface SummaryFilter {
+  /** Only rows seen at this observation point (`observation_point` is accepted as an alias). */
+  tapSide?: string;
+  /** Only flows whose server listens on this port. */
+  serverPort?: number;
+}
+
+/** The replay/summary report, read back from the store (documented in the README). */
+export interface Summary {
+  packets: number;
+  bytes: number;
+  malformed: Record<string, number>;
+  skipped: Record<string, number>;
+  flows: { tcp: number; udp: number };
+  tcp: {
+    syn: number;
+    synack: number;
+    rst: number;
+    fin: number;
+    /** All retransmissions: data (both directions), SYN and SYN-ACK. */
+    retrans: number;
+    retrans_data: number;
+    retrans_syn: number;
+    retrans_synack: number;
+    ooo: number;
+    zero_win: number;
+    close_types: Record<string, number>;
+    handshake_failures: Record<string, number>;
+    rtt_us: { count: number; avg: number | null; max: number | null };
+  };
+}
+
+const TAP_SIDE_VALUES = ['c', 's', 'c-nd', 's-nd', 'c-hv', 's-hv', 'c-gw-hv', 's-gw-hv', 'c-gw', 's-gw', 'local', 'rest', 'c-p', 's-p', 'c-app', 's-app', 'app'];
+
+export function validateFilter(f: SummaryFilter): void {
+  if (f.tapSide !== undefined && !TAP_SIDE_VALUES.includes(f.tapSide)) {
+    throw new Error(`--tap-side: unknown observation point ${JSON.stringify(f.tapSide)} (one of ${TAP_SIDE_VALUES.join(', ')})`);
+  }
+  if (f.serverPort !== undefined && !(Number.isInteger(f.serverPort) && f.serverPort > 0 && f.serverPort < 65536)) {
+    throw new Error(`--server-port: ${f.serverPort} is not a port number (1-65535)`);
+  }
+}
+
+function where(f: SummaryFilter, portColumn: string, extra: string[] = []): string {
+  const parts = [...extra];
+  if (f.tapSide !== undefined) parts.push('tap_side = {tap:String}');
+  if (f.serverPort !== undefined) parts.push(`${portColumn} = {port:UInt16}`);
+  return parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+}
+
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+
+export async function readSummary(store: Store, filter: SummaryFilter = {}): Promise<Summary> {
+  validateFilter(filter);
+  const params: Record<string, unknown> = {};
+  if (filter.tapSide !== undefined) params.tap = filter.tapSide;
+  if (filter.serverPort !== undefined) params.port = filter.serverPort;
+  const filtered = filter.tapSide !== undefined || filter.serverPort !== undefined;
+
+  const [capture] = await store.query<Record<string, unknown>>(
+    'SELECT sum(packets) AS packets, sum(bytes) AS bytes, sumMap(malformed) AS malformed, sumMap(skipped) AS skipped FROM flow_metrics.capture_stats_1m',
+  );
+  const flowRows = await store.query<{ protocol: string; n: string }>(
+    `SELECT protocol, uniqExact(flow_id) AS n FROM flow_log.l4_flow_log ${where(filter, 'port_1')} GROUP BY protocol`,
+    params,
+  );
+  const [t] = await store.query<Record<string, unknown>>(
+    `SELECT sum(packet_tx + packet_rx) AS packets, sum(byte_tx + byte_rx) AS bytes,
+            sumIf(syn_count, protocol = 'tcp') AS syn, sumIf(synack_count, protocol = 'tcp') AS synack,
+            sumIf(rst_count, protocol = 'tcp') AS rst, sumIf(fin_count, protocol = 'tcp') AS fin,
+            sum(retrans_tx + retrans_rx) AS retrans_data, sum(retrans_syn) AS retrans_syn, sum(retrans_synack) AS retrans_synack,
+            sum(ooo_tx + ooo_rx) AS ooo, sum(zero_win_tx + zero_win_rx) AS zero_win,
+            sum(rtt_count) AS rtt_count, sum(rtt_sum) AS rtt_sum, max(rtt_max) AS rtt_max
+     FROM flow_metrics.network_map_1m ${where(filter, 'port_1')}`,
+    params,
+  );
+  const closeRows = await store.query<{ close_type: string; n: string }>(
+    `SELECT close_type, count() AS n FROM flow_log.l4_flow_log ${where(filter, 'port_1', ['is_closed = 1', "protocol = 'tcp'"])} GROUP BY close_type ORDER BY close_type`,
+    params,
+  );
+  const closeTypes: Record<string, number> = {};
+  for (const r of closeRows) closeTypes[r.close_type] = num(r.n);
+  const handshakeFailures: Record<string, number> = {};
+  for (const name of HANDSHAKE_FAILURES) if (closeTypes[name]) handshakeFailures[name] = closeTypes[name];
+  const flows = { tcp: 0, udp: 0 };
+  for (const r of flowRows) if (r.protocol === 'tcp' || r.protocol === 'udp') flows[r.protocol] = num(r.n);
+  const rttCount = num(t?.rtt_count);
+  return {
+    packets: filtered ? num(t?.packets) : num(capture?.packets),
+    bytes: filtered ? num(t?.bytes) : num(capture?.bytes),
+    malformed: toCounts(capture?.malformed),
+    skipped: toCounts(capture?.skipped),
+    flows,
+    tcp: {
+      syn: num(t?.syn),
+      synack: num(t?.synack),
+      rst: num(t?.rst),
+      fin: num(t?.fin),
+      retrans: num(t?.retrans_data) + num(t?.retrans_syn) + num(t?.retrans_synack),
+      retrans_data: num(t?.retrans_data),
+      retrans_syn: num(t?.retrans_syn),
+      retrans_synack: num(t?.retrans_synack),
+      ooo: num(t?.ooo),
+      zero_win: num(t?.zero_win),
+      close_types: closeTypes,
+      handshake_failures: handshakeFailures,
+      rtt_us: { count: rttCount, avg: rttCount ? num(t?.rtt_sum) / rttCount : null, max: rttCount ? num(t?.rtt_max) : null },
+    },
+  };
+}
+
+function toCounts(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (v && typeof v === 'object') for (const [k, n] of Object.entries(v as Record<string, unknown>)) if (num(n) > 0) out[k] = num(n);
+  return out;
+}
+
+export function formatSummary(s: Summary): string {
+  const lines: string[] = [];
+  const kv = (obj: Record<string, number>): string =>
+    Object.keys(obj).length ? Object.entries(obj).map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
+  lines.push(`packets        ${s.packets}   bytes ${s.bytes}`);
+  lines.push(`malformed      ${kv(s.malformed)}`);
+  lines.push(`skipped        ${kv(s.skipped)}`);
+  lines.push(`flows          tcp ${s.flows.tcp}, udp ${s.flows.udp}`);
+  lines.push(`tcp            syn ${s.tcp.syn}, syn-ack ${s.tcp.synack}, rst ${s.tcp.rst}, fin ${s.tcp.fin}`);
+  lines.push(
+    `retransmitted  ${s.tcp.retrans} (data ${s.tcp.retrans_data}, syn ${s.tcp.retrans_syn}, syn-ack ${s.tcp.retrans_synack}); out of order ${s.tcp.ooo}; zero window ${s.tcp.zero_win}`,
+  );
+  lines.push(`handshake rtt  ${s.tcp.rtt_us.count ? `${s.tcp.rtt_us.avg?.toFixed(1)} µs avg, ${s.tcp.rtt_us.max} µs max over ${s.tcp.rtt_us.count}` : 'none'}`);
+  lines.push(`close types    ${kv(s.tcp.close_types)}`);
+  lines.push(`handshake fail ${kv(s.tcp.handshake_failures)}`);
+  return lines.join('\n');
+}

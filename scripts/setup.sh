@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Brings a fresh machine to the point where MetaFlow builds and its tests run:
+# Debian packages (when root and missing), npm dependencies, then the build.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tshark: the tests compare packet verdicts with it; tcpdump, nginx, curl, redis: recording the demo capture.
+APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages (${missing[*]}); install them as root for the full test suite" >&2
+  fi
+fi
+
+# npm dependencies: install when absent or when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
