@@ -12,11 +12,21 @@ export interface MapRowTags {
   ip0: string;
   ip1: string;
   port1: number;
+  /** JSON members of the row after `time`, built once per row. */
+  mapJson: string;
+  /** Identity of the map row, and of its client and server endpoint rows. */
+  key: string;
+  clientKey: string;
+  serverKey: string;
 }
 
-/** Where finished rows go: the store's batch writer, or a test's collector. */
+/**
+ * Where finished rows go: the store's batch writer, or a test's collector. Rows arrive as
+ * JSONEachRow lines listing only non-zero metrics (the table's defaults fill the rest), which
+ * keeps the per-row cost proportional to what a flow did rather than to the column count.
+ */
 export interface RowSink {
-  write(tableName: string, columns: readonly string[], row: unknown[]): void;
+  write(tableName: string, jsonLine: string): void;
 }
 
 /** Rows of one interval: a key → row index map, the tags per row and a slab of numbers. */
@@ -29,11 +39,11 @@ class IntervalRows {
     return this.tags.length;
   }
 
-  rowFor(key: string, makeTags: () => MapRowTags): number {
+  rowFor(key: string, makeTags: (key: string) => MapRowTags): number {
     let row = this.index.get(key);
     if (row === undefined) {
       row = this.tags.length;
-      this.tags.push(makeTags());
+      this.tags.push(makeTags(key));
       this.index.set(key, row);
       if ((row + 1) * ROW_WIDTH > this.slab.length) {
         const bigger = new Float64Array(this.slab.length * 2);
@@ -53,11 +63,9 @@ class IntervalRows {
 }
 
 const METRIC_NAMES = NETWORK_METRICS.map((m) => m.name);
-const HISTOGRAM_NAMES = HISTOGRAM_DELAYS.map((d) => `${d}_hist`);
-const MAP_TAG_COLUMNS = ['time', 'tap_side', 'signal_source', 'host', 'protocol', 'l7_protocol', 'ip_0', 'ip_1', 'port_1', 'service_0', 'service_1'];
-const NETWORK_TAG_COLUMNS = ['time', 'tap_side', 'signal_source', 'host', 'protocol', 'l7_protocol', 'ip', 'server_port', 'role', 'service'];
-export const MAP_COLUMNS = [...MAP_TAG_COLUMNS, ...METRIC_NAMES, ...HISTOGRAM_NAMES];
-export const NETWORK_COLUMNS = [...NETWORK_TAG_COLUMNS, ...METRIC_NAMES, ...HISTOGRAM_NAMES];
+/** `,"name":` per metric, so a row's text is built by concatenation only. */
+const METRIC_MEMBERS = METRIC_NAMES.map((n) => `,"${n}":`);
+const HISTOGRAM_MEMBERS = HISTOGRAM_DELAYS.map((d) => `,"${d}_hist":[`);
 
 /** Indexes of `_tx` metrics: a server endpoint's row swaps each with its `_rx`. */
 const TX_INDEXES = METRIC_NAMES.flatMap((name, i) => (name.endsWith('_tx') ? [i] : []));
@@ -88,7 +96,7 @@ export class NetworkAggregator {
   /** Base offset in `slab` of the row the flow adds to in the current second. */
   rowBase(flows: FlowTable, slot: number): number {
     if (flows.rowSecond[slot] === this.currentSecond) return flows.rowIndex[slot] * ROW_WIDTH;
-    const row = this.second.rowFor(rowKey(flows, slot), () => rowTags(flows, slot));
+    const row = this.second.rowFor(rowKey(flows, slot), (key) => this.mapTags(flows, slot, key));
     flows.rowIndex[slot] = row;
     flows.rowSecond[slot] = this.currentSecond;
     // A flow counts once per interval towards the active-flow load.
@@ -119,7 +127,7 @@ export class NetworkAggregator {
     for (let r = 0; r < rows.count; r++) {
       const tags = rows.tags[r];
       const base = r * ROW_WIDTH;
-      const target = this.minute.rowFor(mapKey(tags), () => tags) * ROW_WIDTH;
+      const target = this.minute.rowFor(tags.key, () => tags) * ROW_WIDTH;
       mergeRow(this.minute.slab, target, rows.slab, base);
       this.emitMap('network_map_1s', time, tags, rows.slab, base);
     }
@@ -135,34 +143,53 @@ export class NetworkAggregator {
   }
 
   private emitMap(table: string, time: number, t: MapRowTags, slab: Float64Array, base: number): void {
-    const row: unknown[] = [time, t.tapSide, this.signalSource, this.host, t.protocol, t.l7Protocol, t.ip0, t.ip1, t.port1, t.ip0, `${t.ip1}:${t.port1}`];
-    pushMetrics(row, slab, base);
-    this.sink.write(table, MAP_COLUMNS, row);
+    this.sink.write(table, `{"time":${time}${t.mapJson}${metricsJson(slab, base)}}`);
     this.rowsWritten++;
   }
 
   /** Folds map rows into one row per endpoint and role: the client's and the server's view. */
   private emitNetwork(table: string, time: number, rows: IntervalRows): void {
-    const endpoints = new IntervalRows();
-    const roles: boolean[] = [];
+    const endpoints = this.endpoints;
     for (let r = 0; r < rows.count; r++) {
       const t = rows.tags[r];
-      for (const server of [false, true]) {
-        const ip = server ? t.ip1 : t.ip0;
-        const key = `${t.tapSide}|${t.protocol}|${t.l7Protocol}|${ip}|${t.port1}|${server ? 's' : 'c'}`;
-        const e = endpoints.rowFor(key, () => ({ ...t, ip0: ip, ip1: ip }));
-        roles[e] = server;
-        mergeRow(endpoints.slab, e * ROW_WIDTH, rows.slab, r * ROW_WIDTH, server);
+      for (let server = 0; server < 2; server++) {
+        const e = endpoints.rowFor(server ? t.serverKey : t.clientKey, () => this.endpointTags(t, server === 1));
+        mergeRow(endpoints.slab, e * ROW_WIDTH, rows.slab, r * ROW_WIDTH, server === 1);
       }
     }
     for (let e = 0; e < endpoints.count; e++) {
-      const t = endpoints.tags[e];
-      const server = roles[e];
-      const row: unknown[] = [time, t.tapSide, this.signalSource, this.host, t.protocol, t.l7Protocol, t.ip0, t.port1, server ? 'server' : 'client', server ? `${t.ip0}:${t.port1}` : t.ip0];
-      pushMetrics(row, endpoints.slab, e * ROW_WIDTH);
-      this.sink.write(table, NETWORK_COLUMNS, row);
+      this.sink.write(table, `{"time":${time}${endpoints.tags[e].mapJson}${metricsJson(endpoints.slab, e * ROW_WIDTH)}}`);
       this.rowsWritten++;
     }
+    endpoints.clear();
+  }
+
+  private readonly endpoints = new IntervalRows();
+
+  /** Tags of a single-sided row; `mapJson` holds that row's members. */
+  private endpointTags(t: MapRowTags, server: boolean): MapRowTags {
+    const ip = server ? t.ip1 : t.ip0;
+    const service = server ? `${t.ip1}:${t.port1}` : t.ip0;
+    const mapJson =
+      `,"tap_side":"${t.tapSide}","signal_source":"${this.signalSource}","host":${JSON.stringify(this.host)},"protocol":"${t.protocol}",` +
+      `"l7_protocol":"${t.l7Protocol}","ip":"${ip}","server_port":${t.port1},"role":"${server ? 'server' : 'client'}","service":${JSON.stringify(service)}`;
+    return { ...t, mapJson };
+  }
+
+  /** Tags of a map row from a flow: computed once per row and interval. */
+  mapTags(flows: FlowTable, slot: number, key: string): MapRowTags {
+    const v = flows.ipVersion[slot];
+    const tapSide = TAP_SIDES[flows.tapSide[slot]];
+    const protocol = flows.proto[slot] === 6 ? 'tcp' : 'udp';
+    const l7Protocol = L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '';
+    const ip0 = formatAddress(v, flows.addr, slot * 8);
+    const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
+    const port1 = flows.port[slot * 2 + 1];
+    const mapJson =
+      `,"tap_side":"${tapSide}","signal_source":"${this.signalSource}","host":${JSON.stringify(this.host)},"protocol":"${protocol}",` +
+      `"l7_protocol":"${l7Protocol}","ip_0":"${ip0}","ip_1":"${ip1}","port_1":${port1},"service_0":"${ip0}","service_1":"${ip1}:${port1}"`;
+    const common = `${tapSide}|${protocol}|${l7Protocol}|`;
+    return { tapSide, protocol, l7Protocol, ip0, ip1, port1, mapJson, key, clientKey: `c|${common}${ip0}|${port1}`, serverKey: `s|${common}${ip1}|${port1}` };
   }
 }
 
@@ -189,34 +216,27 @@ function mergeRow(dst: Float64Array, dstBase: number, src: Float64Array, srcBase
   }
 }
 
-function pushMetrics(row: unknown[], slab: Float64Array, base: number): void {
-  for (let i = 0; i < METRIC_COUNT; i++) row.push(Math.round(slab[base + i]));
-  for (const d of HISTOGRAM_DELAYS) {
-    const start = base + HISTOGRAM_OFFSET[d];
+/** The non-zero metrics of a slab row as JSON members (omitted columns take their default 0). */
+function metricsJson(slab: Float64Array, base: number): string {
+  let out = '';
+  for (let i = 0; i < METRIC_COUNT; i++) {
+    const v = slab[base + i];
+    if (v !== 0) out += METRIC_MEMBERS[i] + Math.round(v);
+  }
+  for (let d = 0; d < HISTOGRAM_DELAYS.length; d++) {
+    const start = base + HISTOGRAM_OFFSET[HISTOGRAM_DELAYS[d]];
     let last = HISTOGRAM_BUCKETS;
     while (last > 0 && slab[start + last - 1] === 0) last--;
-    row.push(Array.from(slab.subarray(start, start + last)));
+    if (last === 0) continue;
+    out += HISTOGRAM_MEMBERS[d];
+    for (let k = 0; k < last; k++) out += (k ? ',' : '') + slab[start + k];
+    out += ']';
   }
-}
-
-function mapKey(t: MapRowTags): string {
-  return `${t.tapSide}|${t.protocol}|${t.l7Protocol}|${t.ip0}|${t.ip1}|${t.port1}`;
+  return out;
 }
 
 function rowKey(flows: FlowTable, slot: number): string {
   const a = slot * 8;
   const w = flows.addr;
   return `${flows.tapSide[slot]}|${flows.proto[slot]}|${flows.l7Protocol[slot]}|${w[a]},${w[a + 1]},${w[a + 2]},${w[a + 3]}|${w[a + 4]},${w[a + 5]},${w[a + 6]},${w[a + 7]}|${flows.port[slot * 2 + 1]}`;
-}
-
-function rowTags(flows: FlowTable, slot: number): MapRowTags {
-  const v = flows.ipVersion[slot];
-  return {
-    tapSide: TAP_SIDES[flows.tapSide[slot]],
-    protocol: flows.proto[slot] === 6 ? 'tcp' : 'udp',
-    l7Protocol: L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '',
-    ip0: formatAddress(v, flows.addr, slot * 8),
-    ip1: formatAddress(v, flows.addr, slot * 8 + 4),
-    port1: flows.port[slot * 2 + 1],
-  };
 }

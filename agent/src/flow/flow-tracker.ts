@@ -1,11 +1,11 @@
-import { HISTOGRAM_OFFSET, histogramBucket, NM } from '../aggregate/network-metrics';
+import { HISTOGRAM_OFFSET, histogramBucket, NETWORK_METRICS, NM } from '../aggregate/network-metrics';
 import { NetworkAggregator, RowSink } from '../aggregate/network-aggregator';
 import { L7_PROTOCOL_NAMES } from '../aggregate/l7-protocols';
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet';
 import { formatAddress } from '../util/ip-format';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { FLOW_METER_WIDTH, FlowTable, flowHash, HOLES_PER_DIRECTION, TimeoutClass } from './flow-table';
-import { L4_FLOW_LOG_COLUMNS } from './flow-log-columns';
+import { L4_FLOW_LOG } from '../store/tables';
 import { LocalAddresses, TAP_SIDES } from './tap-side';
 
 export interface FlowTimeouts {
@@ -99,6 +99,7 @@ export class FlowTracker {
   private readonly local: LocalAddresses;
   private readonly serverPorts: Set<number>;
   private readonly runIdHigh: number;
+  private readonly hostJson: string;
   private readonly endpointPopularity = new Map<string, number>();
   private readonly src = new Uint32Array(4);
   private readonly dst = new Uint32Array(4);
@@ -117,6 +118,7 @@ export class FlowTracker {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.local = options.localAddresses ?? new LocalAddresses();
     this.serverPorts = new Set(options.serverPorts ?? DEFAULT_SERVER_PORTS);
+    this.hostJson = JSON.stringify(options.host);
     this.runIdHigh = (options.runId ?? Math.floor(Math.random() * 0x1fffff)) * 0x100000000;
   }
 
@@ -575,39 +577,23 @@ export class FlowTracker {
     const ip0 = formatAddress(v, flows.addr, slot * 8);
     const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
     const port1 = flows.port[slot * 2 + 1];
-    const isClosed = closeType !== CloseType.forced_report;
-    const row: unknown[] = [
-      Math.floor(end / 1_000_000),
-      TAP_SIDES[flows.tapSide[slot]],
-      'packet',
-      this.options.host,
-      flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp',
-      L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '',
-      String(flows.flowId[slot]),
-      ip0,
-      ip1,
-      flows.port[slot * 2],
-      port1,
-      ip0,
-      `${ip1}:${port1}`,
-      '',
-      '',
-      0,
-      0,
-      '',
-      '',
-      flows.vlan[slot],
-      microsText(start),
-      microsText(end),
-      Math.round(end - start),
-      flows.directionScore[slot],
-      flows.flagsSeen[slot * 2],
-      flows.flagsSeen[slot * 2 + 1],
-    ];
     const m = slot * FLOW_METER_WIDTH;
-    for (const index of FLOW_LOG_METRICS) row.push(Math.round(flows.meter[m + index]));
-    row.push(CLOSE_TYPES[closeType], closeStatus(closeType), start === flows.startUs[slot] ? 1 : 0, isClosed ? 1 : 0);
-    this.sink.write('l4_flow_log', L4_FLOW_LOG_COLUMNS, row);
+    let metrics = '';
+    for (let i = 0; i < FLOW_LOG_METRICS.length; i++) {
+      const value = flows.meter[m + FLOW_LOG_METRICS[i]];
+      if (value !== 0) metrics += FLOW_LOG_MEMBERS[i] + Math.round(value);
+    }
+    this.sink.write(
+      'l4_flow_log',
+      `{"time":${Math.floor(end / 1_000_000)},"tap_side":"${TAP_SIDES[flows.tapSide[slot]]}","signal_source":"packet","host":${this.hostJson},` +
+        `"protocol":"${flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp'}","l7_protocol":"${L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? ''}",` +
+        `"flow_id":${flows.flowId[slot]},"ip_0":"${ip0}","ip_1":"${ip1}","port_0":${flows.port[slot * 2]},"port_1":${port1},` +
+        `"service_0":"${ip0}","service_1":"${ip1}:${port1}","vlan":${flows.vlan[slot]},` +
+        `"start_time":"${microsText(start)}","end_time":"${microsText(end)}","duration":${Math.round(end - start)},` +
+        `"direction_score":${flows.directionScore[slot]},"tcp_flags_0":${flows.flagsSeen[slot * 2]},"tcp_flags_1":${flows.flagsSeen[slot * 2 + 1]}` +
+        `${metrics},"close_type":"${CLOSE_TYPES[closeType]}","status":"${closeStatus(closeType)}",` +
+        `"is_new_flow":${start === flows.startUs[slot] ? 1 : 0},"is_closed":${closeType === CloseType.forced_report ? 0 : 1}}`,
+    );
   }
 }
 
@@ -627,7 +613,10 @@ const FAILURE_COUNTER: Record<string, number | undefined> = {
   server_half_close: NM.server_half_close_flow,
 };
 
-const FLOW_LOG_METRICS = L4_FLOW_LOG_COLUMNS.filter((name) => NM[name] !== undefined && NM[name] < FLOW_METER_WIDTH).map((name) => NM[name]);
+const FLOW_LOG_COLUMN_NAMES = new Set(L4_FLOW_LOG.columns.map((c) => c.name));
+/** Meter fields the flow log stores, and their `,"name":` JSON members. */
+const FLOW_LOG_METRICS = NETWORK_METRICS.slice(0, FLOW_METER_WIDTH).flatMap((m, i) => (FLOW_LOG_COLUMN_NAMES.has(m.name) ? [i] : []));
+const FLOW_LOG_MEMBERS = FLOW_LOG_METRICS.map((i) => `,"${NETWORK_METRICS[i].name}":`);
 
 function loadAddress(p: DecodedPacket, source: boolean, out: Uint32Array): void {
   if (p.ipVersion === 4) {
@@ -644,10 +633,12 @@ function loadAddress(p: DecodedPacket, source: boolean, out: Uint32Array): void 
   out[3] = b.readUInt32BE(12);
 }
 
-/** `YYYY-MM-DD hh:mm:ss.ffffff` in UTC, the DateTime64(6) text form every ClickHouse reads. */
+/**
+ * DateTime64(6) text: seconds since the epoch, zero-padded to 10 digits (ClickHouse reads a
+ * shorter integer part as a date), then 6 decimals.
+ */
 function microsText(us: number): string {
-  const ms = Math.floor(us / 1000);
-  const iso = new Date(ms).toISOString();
-  const micro = Math.round(us - ms * 1000);
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(micro).padStart(3, '0')}`;
+  const whole = Math.floor(us / 1_000_000);
+  const frac = Math.round(us - whole * 1_000_000);
+  return `${String(whole).padStart(10, '0')}.${String(frac).padStart(6, '0')}`;
 }

@@ -76,18 +76,21 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   tracker.finish();
   const counters = decoder.counters;
   const statsTime = Math.floor((lastTsUs || Date.now() * 1000) / 60_000_000) * 60;
-  writer.write(CAPTURE_STATS.name, CAPTURE_STATS.columns.map((c) => c.name), [
-    statsTime,
-    host,
-    'packet',
-    o.input === '-' ? 'stdin' : o.input,
-    packets,
-    bytes,
-    DecodeCounters.nonZero(counters.malformed),
-    DecodeCounters.nonZero(counters.skipped),
-    tracker.stats.overflowEvictions,
-    writer.stats.rowsDropped,
-  ]);
+  writer.write(
+    CAPTURE_STATS.name,
+    JSON.stringify({
+      time: statsTime,
+      host,
+      signal_source: 'packet',
+      source: o.input === '-' ? 'stdin' : o.input,
+      packets,
+      bytes,
+      malformed: DecodeCounters.nonZero(counters.malformed),
+      skipped: DecodeCounters.nonZero(counters.skipped),
+      flow_table_overflow: tracker.stats.overflowEvictions,
+      dropped_rows: writer.stats.rowsDropped,
+    }),
+  );
   await writer.flush();
   return {
     packets,

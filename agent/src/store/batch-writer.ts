@@ -5,6 +5,8 @@ import { tableByName, TableDef } from './tables';
 export interface BatchWriterOptions {
   /** Rows per insert for one table. */
   batchRows?: number;
+  /** Bytes of row text per insert for one table. */
+  batchBytes?: number;
   /** Rows held in memory at most (buffered plus in flight); beyond it the oldest batches are dropped. */
   maxBufferedRows?: number;
   /** Inserts running at once. */
@@ -16,10 +18,29 @@ export interface BatchWriterOptions {
   onError?: (error: Error, table: string, rows: number) => void;
 }
 
-interface Batch {
-  table: TableDef;
-  columns: readonly string[];
-  rows: unknown[][];
+/** Rows of one table encoded straight into a buffer as JSONEachRow text. */
+class Batch {
+  data = Buffer.allocUnsafe(1 << 20);
+  size = 0;
+  rows = 0;
+  constructor(readonly table: TableDef) {}
+
+  append(line: string): void {
+    // Worst case 3 bytes per UTF-16 unit, plus the newline.
+    const room = line.length * 3 + 1;
+    if (this.size + room > this.data.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.size + room));
+      this.data.copy(bigger, 0, 0, this.size);
+      this.data = bigger;
+    }
+    this.size += this.data.write(line, this.size);
+    this.data[this.size++] = 10;
+    this.rows++;
+  }
+
+  bytes(): Buffer {
+    return this.data.subarray(0, this.size);
+  }
 }
 
 export interface BatchWriterStats {
@@ -51,7 +72,8 @@ export class BatchWriter implements RowSink {
     options: BatchWriterOptions = {},
   ) {
     this.o = {
-      batchRows: 20_000,
+      batchRows: 100_000,
+      batchBytes: 16 << 20,
       maxBufferedRows: 2_000_000,
       concurrency: 2,
       retryDelayMs: 200,
@@ -61,15 +83,15 @@ export class BatchWriter implements RowSink {
     this.retryDelay = this.o.retryDelayMs;
   }
 
-  write(tableName: string, columns: readonly string[], row: unknown[]): void {
+  write(tableName: string, jsonLine: string): void {
     let batch = this.open.get(tableName);
     if (!batch) {
-      batch = { table: tableByName(tableName), columns, rows: [] };
+      batch = new Batch(tableByName(tableName));
       this.open.set(tableName, batch);
     }
-    batch.rows.push(row);
+    batch.append(jsonLine);
     this.buffered++;
-    if (batch.rows.length >= this.o.batchRows) {
+    if (batch.rows >= this.o.batchRows || batch.size >= this.o.batchBytes) {
       this.open.delete(tableName);
       this.enqueue(batch);
     }
@@ -102,7 +124,7 @@ export class BatchWriter implements RowSink {
   }
 
   private enqueue(batch: Batch): void {
-    if (batch.rows.length === 0) return;
+    if (batch.rows === 0) return;
     this.queue.push(batch);
     this.pump();
   }
@@ -111,11 +133,11 @@ export class BatchWriter implements RowSink {
     while (this.inFlight < this.o.concurrency && this.queue.length > 0 && !this.retryTimer) {
       const batch = this.queue.shift() as Batch;
       this.inFlight++;
-      this.store.insert(batch.table, batch.columns, batch.rows).then(
+      this.store.insert(batch.table, batch.bytes(), batch.rows).then(
         () => {
           this.inFlight--;
-          this.buffered -= batch.rows.length;
-          this.stats.rowsWritten += batch.rows.length;
+          this.buffered -= batch.rows;
+          this.stats.rowsWritten += batch.rows;
           this.retryDelay = this.o.retryDelayMs;
           this.settled();
         },
@@ -123,11 +145,11 @@ export class BatchWriter implements RowSink {
           this.inFlight--;
           this.stats.insertsFailed++;
           const err = error instanceof Error ? error : new Error(String(error));
-          this.o.onError?.(err, batch.table.name, batch.rows.length);
+          this.o.onError?.(err, batch.table.name, batch.rows);
           if (isRejectedByEngine(err)) {
             // The engine answered and refused these rows: retrying cannot help, so count and move on.
-            this.buffered -= batch.rows.length;
-            this.stats.rowsDropped += batch.rows.length;
+            this.buffered -= batch.rows;
+            this.stats.rowsDropped += batch.rows;
             this.settled();
             return;
           }
@@ -160,18 +182,18 @@ export class BatchWriter implements RowSink {
   private dropOldest(): void {
     const victim = this.queue.length > 0 ? this.queue.shift() : undefined;
     if (victim) {
-      this.buffered -= victim.rows.length;
-      this.stats.rowsDropped += victim.rows.length;
+      this.buffered -= victim.rows;
+      this.stats.rowsDropped += victim.rows;
       return;
     }
     // Nothing queued (all in flight or still open): drop the largest open batch.
     let largest: string | undefined;
-    for (const [name, b] of this.open) if (!largest || b.rows.length > (this.open.get(largest)?.rows.length ?? 0)) largest = name;
+    for (const [name, b] of this.open) if (!largest || b.rows > (this.open.get(largest)?.rows ?? 0)) largest = name;
     if (largest) {
       const b = this.open.get(largest) as Batch;
       this.open.delete(largest);
-      this.buffered -= b.rows.length;
-      this.stats.rowsDropped += b.rows.length;
+      this.buffered -= b.rows;
+      this.stats.rowsDropped += b.rows;
     }
   }
 
@@ -179,7 +201,7 @@ export class BatchWriter implements RowSink {
   abandon(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    for (const b of [...this.queue, ...this.open.values()]) this.stats.rowsDropped += b.rows.length;
+    for (const b of [...this.queue, ...this.open.values()]) this.stats.rowsDropped += b.rows;
     this.queue.length = 0;
     this.open.clear();
     this.buffered = 0;

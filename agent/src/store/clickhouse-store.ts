@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { ClickHouseClient, createClient } from '@clickhouse/client';
 import { Store } from './store';
 import { TableDef } from './tables';
@@ -22,13 +23,12 @@ export class ClickHouseStore implements Store {
     await this.client.command({ query: sql });
   }
 
-  async insert(table: TableDef, columns: readonly string[], rows: readonly unknown[][]): Promise<void> {
-    if (rows.length === 0) return;
+  async insert(table: TableDef, jsonEachRow: Buffer, rows: number): Promise<void> {
+    if (rows === 0) return;
     await this.client.insert({
       table: `${table.database}.${table.name}`,
-      values: rows as unknown[][],
-      format: 'JSONCompactEachRow',
-      columns: columns as [string, ...string[]],
+      values: Readable.from([jsonEachRow]),
+      format: 'JSONEachRow',
     });
   }
 

@@ -9,8 +9,8 @@ export interface Store {
   readonly description: string;
   /** Runs statements that return nothing (DDL). */
   exec(sql: string): Promise<void>;
-  /** Inserts rows given positionally in the order of `columns`. */
-  insert(table: TableDef, columns: readonly string[], rows: readonly unknown[][]): Promise<void>;
+  /** Inserts `rows` rows of JSONEachRow text; omitted columns take their defaults. */
+  insert(table: TableDef, jsonEachRow: Buffer, rows: number): Promise<void>;
   /** Runs a query with `{name:Type}` parameters bound by the engine; returns the rows as objects. */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   close(): Promise<void>;
@@ -26,19 +26,9 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
   for (const m of MIGRATIONS) {
     if (done.has(m.version)) continue;
     for (const sql of m.statements(options)) await store.exec(sql);
-    await store.insert(
-      { database: 'flow_metrics', name: 'schema_migrations' } as TableDef,
-      ['version', 'description'],
-      [[m.version, m.description]],
-    );
+    const row = JSON.stringify({ version: m.version, description: m.description }) + '\n';
+    await store.insert({ database: 'flow_metrics', name: 'schema_migrations' } as TableDef, Buffer.from(row), 1);
     applied.push(m.version);
   }
   return applied;
-}
-
-/** One JSONCompactEachRow line per row: positional, compact, and safe for any string content. */
-export function encodeRows(rows: readonly unknown[][]): string {
-  let out = '';
-  for (const row of rows) out += JSON.stringify(row) + '\n';
-  return out;
 }

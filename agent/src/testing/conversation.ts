@@ -70,10 +70,8 @@ export function track(
   const rows: Record<string, Row[]> = {};
   const tracker = new FlowTracker(
     {
-      write: (table, columns, values) => {
-        const row: Row = {};
-        columns.forEach((c, i) => (row[c] = values[i]));
-        (rows[table] ??= []).push(row);
+      write: (table, line) => {
+        (rows[table] ??= []).push(JSON.parse(line) as Row);
       },
     },
     { host: 'test', runId: 0, ...options },
