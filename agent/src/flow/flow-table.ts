@@ -1,10 +1,11 @@
 import { NM } from '../aggregate/network-metrics';
-
-/** Per-flow meter: the network metrics up to the delays, accumulated for the flow log. */
-export const FLOW_METER_WIDTH = NM.cit_max + 1;
+import { METER_NARROW_WIDTH, METER_WIDE_WIDTH, NARROW_AT, WIDE_AT } from './flow-meter';
 
 /** Out-of-order holes remembered per direction; more gaps than this forget the oldest. */
-export const HOLES_PER_DIRECTION = 4;
+export const HOLES_PER_DIRECTION = 2;
+
+/** "No second / minute yet" in the Uint32 interval columns. */
+export const NO_INTERVAL = 0xffffffff;
 
 /** Which idle timeout applies to a flow; each class is kept in its own least-recently-used list. */
 export const enum TimeoutClass {
@@ -67,9 +68,9 @@ export class FlowTable {
   responseLastUs = new Float64Array(0);
   /** Aggregation row cache: the row of the current second this flow adds to. */
   rowIndex = new Int32Array(0);
-  rowSecond = new Float64Array(0);
-  /** Minute whose flow log row this flow has pending data for (-1: none). */
-  reportMinute = new Float64Array(0);
+  rowSecond = new Uint32Array(0);
+  /** Minute whose flow log row this flow has pending data for (NO_INTERVAL: none). */
+  reportMinute = new Uint32Array(0);
 
   // Per side (slot * 2 + side).
   flagsSeen = new Uint8Array(0);
@@ -81,7 +82,9 @@ export class FlowTable {
   ackPendingSeq = new Uint32Array(0);
   ackPendingUs = new Float64Array(0);
 
-  meter = new Float64Array(0);
+  /** The flow log meter (see flow-meter.ts): Float64 and Uint32 parts. */
+  meterWide = new Float64Array(0);
+  meterNarrow = new Uint32Array(0);
 
   /** Hash buckets: slot of the first flow, -1 when empty. */
   private buckets = new Int32Array(0);
@@ -194,8 +197,8 @@ export class FlowTable {
     this.requestLastUs[slot] = 0;
     this.responseLastUs[slot] = 0;
     this.rowIndex[slot] = -1;
-    this.rowSecond[slot] = -1;
-    this.reportMinute[slot] = -1;
+    this.rowSecond[slot] = NO_INTERVAL;
+    this.reportMinute[slot] = NO_INTERVAL;
     for (let side = 0; side < 2; side++) {
       const s = slot * 2 + side;
       this.flagsSeen[s] = 0;
@@ -205,7 +208,7 @@ export class FlowTable {
       this.ackPendingSeq[s] = 0;
       this.ackPendingUs[s] = 0;
     }
-    this.meter.fill(0, slot * FLOW_METER_WIDTH, (slot + 1) * FLOW_METER_WIDTH);
+    this.clearMeter(slot);
     this.timeoutClass[slot] = proto === 17 ? TimeoutClass.Udp : TimeoutClass.Opening;
     this.lruAppend(slot);
     return slot;
@@ -252,10 +255,45 @@ export class FlowTable {
     swap(this.windowScale, s, s + 1);
     swap(this.ackPendingSeq, s, s + 1);
     swap(this.ackPendingUs, s, s + 1);
-    const m = slot * FLOW_METER_WIDTH;
-    for (const tx of TX_METRICS) swap(this.meter, m + tx, m + tx + 1);
+    for (const tx of TX_METRICS) {
+      const a = this.meterGet(slot, tx);
+      this.meterSet(slot, tx, this.meterGet(slot, tx + 1));
+      this.meterSet(slot, tx + 1, a);
+    }
     // The cached aggregation row was keyed on the old orientation.
-    this.rowSecond[slot] = -1;
+    this.rowSecond[slot] = NO_INTERVAL;
+  }
+
+  meterAdd(slot: number, metric: number, value: number): void {
+    const wide = WIDE_AT[metric];
+    if (wide >= 0) this.meterWide[slot * METER_WIDE_WIDTH + wide] += value;
+    else {
+      const narrow = NARROW_AT[metric];
+      if (narrow >= 0) this.meterNarrow[slot * METER_NARROW_WIDTH + narrow] += value;
+    }
+  }
+
+  meterSet(slot: number, metric: number, value: number): void {
+    const wide = WIDE_AT[metric];
+    if (wide >= 0) this.meterWide[slot * METER_WIDE_WIDTH + wide] = value;
+    else if (NARROW_AT[metric] >= 0) this.meterNarrow[slot * METER_NARROW_WIDTH + NARROW_AT[metric]] = value;
+  }
+
+  meterMax(slot: number, metric: number, value: number): void {
+    const i = slot * METER_NARROW_WIDTH + NARROW_AT[metric];
+    if (value > this.meterNarrow[i]) this.meterNarrow[i] = Math.min(value, 0xffffffff);
+  }
+
+  meterGet(slot: number, metric: number): number {
+    const wide = WIDE_AT[metric];
+    if (wide >= 0) return this.meterWide[slot * METER_WIDE_WIDTH + wide];
+    const narrow = NARROW_AT[metric];
+    return narrow >= 0 ? this.meterNarrow[slot * METER_NARROW_WIDTH + narrow] : 0;
+  }
+
+  clearMeter(slot: number): void {
+    this.meterWide.fill(0, slot * METER_WIDE_WIDTH, (slot + 1) * METER_WIDE_WIDTH);
+    this.meterNarrow.fill(0, slot * METER_NARROW_WIDTH, (slot + 1) * METER_NARROW_WIDTH);
   }
 
   private lruAppend(slot: number): void {
@@ -321,7 +359,8 @@ export class FlowTable {
     this.windowScale = resize(this.windowScale, n * 2);
     this.ackPendingSeq = resize(this.ackPendingSeq, n * 2);
     this.ackPendingUs = resize(this.ackPendingUs, n * 2);
-    this.meter = resize(this.meter, n * FLOW_METER_WIDTH);
+    this.meterWide = resize(this.meterWide, n * METER_WIDE_WIDTH);
+    this.meterNarrow = resize(this.meterNarrow, n * METER_NARROW_WIDTH);
     // Rehash into a bucket array at least twice the capacity (a power of two).
     let buckets = 1024;
     while (buckets < n * 2) buckets *= 2;
@@ -341,7 +380,7 @@ export class FlowTable {
 }
 
 const TX_METRICS = Object.entries(NM)
-  .filter(([name, index]) => name.endsWith('_tx') && index < FLOW_METER_WIDTH)
+  .filter(([name, index]) => name.endsWith('_tx') && index <= NM.cit_max)
   .map(([, index]) => index);
 
 type TypedArray = Uint8Array | Int8Array | Uint16Array | Int32Array | Uint32Array | Float64Array;

@@ -4,7 +4,8 @@ import { L7_PROTOCOL_NAMES } from '../aggregate/l7-protocols';
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet';
 import { formatAddress } from '../util/ip-format';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
-import { FLOW_METER_WIDTH, FlowTable, flowHash, HOLES_PER_DIRECTION, TimeoutClass } from './flow-table';
+import { METERED_METRICS } from './flow-meter';
+import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
 import { LocalAddresses, TAP_SIDES } from './tap-side';
 
@@ -151,12 +152,26 @@ export class FlowTracker {
 
   /** Ends the input: every open flow closes as if its timeout had passed, every row is emitted. */
   finish(): void {
-    for (let c = 0; c < 5; c++) {
-      while (this.flows.lruHead[c] >= 0) this.closeFlow(this.flows.lruHead[c], this.classify(this.flows.lruHead[c]));
+    while (!this.finishSome(Infinity));
+  }
+
+  /**
+   * Ends the input a slice at a time: closes up to `maxFlows` flows and returns true once none is
+   * left and every row is emitted, so a caller can let the store drain between slices.
+   */
+  finishSome(maxFlows: number): boolean {
+    let closed = 0;
+    for (let c = 0; c < 5 && closed < maxFlows; c++) {
+      while (this.flows.lruHead[c] >= 0 && closed < maxFlows) {
+        this.closeFlow(this.flows.lruHead[c], this.classify(this.flows.lruHead[c]));
+        closed++;
+      }
     }
+    if (this.flows.size > 0) return false;
     this.aggregator.flush();
     this.minuteSlots = [];
     this.minuteFlowIds = [];
+    return true;
   }
 
   /** Emits the rows of everything up to `nowUs` (live capture calls this on a timer). */
@@ -192,9 +207,9 @@ export class FlowTracker {
       const slot = this.minuteSlots[i];
       if (flows.flowId[slot] !== this.minuteFlowIds[i] || flows.reportMinute[slot] !== minute) continue;
       this.emitFlowLog(slot, CloseType.forced_report, (minute + 60) * 1_000_000);
-      flows.meter.fill(0, slot * FLOW_METER_WIDTH, (slot + 1) * FLOW_METER_WIDTH);
+      flows.clearMeter(slot);
       flows.reportStartUs[slot] = (minute + 60) * 1_000_000;
-      flows.reportMinute[slot] = -1;
+      flows.reportMinute[slot] = NO_INTERVAL;
     }
     this.minuteSlots = [];
     this.minuteFlowIds = [];
@@ -502,21 +517,20 @@ export class FlowTracker {
   /** Adds to the flow's meter (flow log) and to its row of the current second. */
   private add(slot: number, row: number, metric: number, value: number): void {
     this.aggregator.slab[row + metric] += value;
-    this.flows.meter[slot * FLOW_METER_WIDTH + metric] += value;
+    this.flows.meterAdd(slot, metric, value);
   }
 
   /** Records one delay sample; `sumIndex` is the `_sum` of a sum/count/max triple. */
   private delay(slot: number, row: number, sumIndex: number, us: number, histogramOffset: number): void {
     if (us < 0) return;
     const slab = this.aggregator.slab;
-    const meter = this.flows.meter;
-    const m = slot * FLOW_METER_WIDTH;
+    const flows = this.flows;
     slab[row + sumIndex] += us;
     slab[row + sumIndex + 1]++;
     if (us > slab[row + sumIndex + 2]) slab[row + sumIndex + 2] = us;
-    meter[m + sumIndex] += us;
-    meter[m + sumIndex + 1]++;
-    if (us > meter[m + sumIndex + 2]) meter[m + sumIndex + 2] = us;
+    flows.meterAdd(slot, sumIndex, us);
+    flows.meterAdd(slot, sumIndex + 1, 1);
+    flows.meterMax(slot, sumIndex + 2, us);
     if (histogramOffset >= 0) slab[row + histogramOffset + histogramBucket(us)]++;
   }
 
@@ -577,10 +591,9 @@ export class FlowTracker {
     const ip0 = formatAddress(v, flows.addr, slot * 8);
     const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
     const port1 = flows.port[slot * 2 + 1];
-    const m = slot * FLOW_METER_WIDTH;
     let metrics = '';
     for (let i = 0; i < FLOW_LOG_METRICS.length; i++) {
-      const value = flows.meter[m + FLOW_LOG_METRICS[i]];
+      const value = flows.meterGet(slot, FLOW_LOG_METRICS[i]);
       if (value !== 0) metrics += FLOW_LOG_MEMBERS[i] + Math.round(value);
     }
     this.sink.write(
@@ -615,7 +628,7 @@ const FAILURE_COUNTER: Record<string, number | undefined> = {
 
 const FLOW_LOG_COLUMN_NAMES = new Set(L4_FLOW_LOG.columns.map((c) => c.name));
 /** Meter fields the flow log stores, and their `,"name":` JSON members. */
-const FLOW_LOG_METRICS = NETWORK_METRICS.slice(0, FLOW_METER_WIDTH).flatMap((m, i) => (FLOW_LOG_COLUMN_NAMES.has(m.name) ? [i] : []));
+const FLOW_LOG_METRICS = METERED_METRICS.filter((i) => FLOW_LOG_COLUMN_NAMES.has(NETWORK_METRICS[i].name));
 const FLOW_LOG_MEMBERS = FLOW_LOG_METRICS.map((i) => `,"${NETWORK_METRICS[i].name}":`);
 
 function loadAddress(p: DecodedPacket, source: boolean, out: Uint32Array): void {

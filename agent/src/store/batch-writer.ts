@@ -7,8 +7,10 @@ export interface BatchWriterOptions {
   batchRows?: number;
   /** Bytes of row text per insert for one table. */
   batchBytes?: number;
-  /** Rows held in memory at most (buffered plus in flight); beyond it the oldest batches are dropped. */
-  maxBufferedRows?: number;
+  /** Bytes of rows held in memory at most (buffered plus in flight); beyond it the oldest batches are dropped. */
+  maxBufferedBytes?: number;
+  /** Above this many buffered bytes the writer reports itself backlogged, for producers that can wait. */
+  backlogBytes?: number;
   /** Inserts running at once. */
   concurrency?: number;
   /** First retry delay; doubles up to `maxRetryDelayMs`. */
@@ -59,7 +61,9 @@ export class BatchWriter implements RowSink {
   private readonly open = new Map<string, Batch>();
   private readonly queue: Batch[] = [];
   private inFlight = 0;
+  /** Rows and bytes not yet stored (open, queued or in flight). */
   private buffered = 0;
+  private bufferedBytes = 0;
   private retryDelay: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -73,8 +77,9 @@ export class BatchWriter implements RowSink {
   ) {
     this.o = {
       batchRows: 100_000,
-      batchBytes: 16 << 20,
-      maxBufferedRows: 2_000_000,
+      batchBytes: 4 << 20,
+      maxBufferedBytes: 256 << 20,
+      backlogBytes: 32 << 20,
       concurrency: 2,
       retryDelayMs: 200,
       maxRetryDelayMs: 10_000,
@@ -89,18 +94,20 @@ export class BatchWriter implements RowSink {
       batch = new Batch(tableByName(tableName));
       this.open.set(tableName, batch);
     }
+    const before = batch.size;
     batch.append(jsonLine);
     this.buffered++;
+    this.bufferedBytes += batch.size - before;
     if (batch.rows >= this.o.batchRows || batch.size >= this.o.batchBytes) {
       this.open.delete(tableName);
       this.enqueue(batch);
     }
-    if (this.buffered > this.o.maxBufferedRows) this.dropOldest();
+    if (this.bufferedBytes > this.o.maxBufferedBytes) this.dropOldest();
   }
 
   /** True while the store is behind: a producer that can wait (a replay) should. */
   get backlogged(): boolean {
-    return this.buffered > this.o.maxBufferedRows / 2 || this.queue.length > this.o.concurrency * 4;
+    return this.bufferedBytes > this.o.backlogBytes || this.queue.length > this.o.concurrency * 4;
   }
 
   /** Sends every buffered row and resolves once all inserts finished (or were dropped). */
@@ -136,7 +143,7 @@ export class BatchWriter implements RowSink {
       this.store.insert(batch.table, batch.bytes(), batch.rows).then(
         () => {
           this.inFlight--;
-          this.buffered -= batch.rows;
+          this.release(batch);
           this.stats.rowsWritten += batch.rows;
           this.retryDelay = this.o.retryDelayMs;
           this.settled();
@@ -148,7 +155,7 @@ export class BatchWriter implements RowSink {
           this.o.onError?.(err, batch.table.name, batch.rows);
           if (isRejectedByEngine(err)) {
             // The engine answered and refused these rows: retrying cannot help, so count and move on.
-            this.buffered -= batch.rows;
+            this.release(batch);
             this.stats.rowsDropped += batch.rows;
             this.settled();
             return;
@@ -163,6 +170,11 @@ export class BatchWriter implements RowSink {
         },
       );
     }
+  }
+
+  private release(batch: Batch): void {
+    this.buffered -= batch.rows;
+    this.bufferedBytes -= batch.size;
   }
 
   private settled(): void {
@@ -182,7 +194,7 @@ export class BatchWriter implements RowSink {
   private dropOldest(): void {
     const victim = this.queue.length > 0 ? this.queue.shift() : undefined;
     if (victim) {
-      this.buffered -= victim.rows;
+      this.release(victim);
       this.stats.rowsDropped += victim.rows;
       return;
     }
@@ -192,7 +204,7 @@ export class BatchWriter implements RowSink {
     if (largest) {
       const b = this.open.get(largest) as Batch;
       this.open.delete(largest);
-      this.buffered -= b.rows;
+      this.release(b);
       this.stats.rowsDropped += b.rows;
     }
   }
@@ -205,6 +217,7 @@ export class BatchWriter implements RowSink {
     this.queue.length = 0;
     this.open.clear();
     this.buffered = 0;
+    this.bufferedBytes = 0;
     this.wake('idleWaiters');
     this.wake('drainWaiters');
   }

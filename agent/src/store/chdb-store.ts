@@ -34,7 +34,7 @@ export class ChdbStore implements Store {
     const file = join(this.staging, `${table.name}-${this.batchNo++}.json`);
     await writeFile(file, jsonEachRow);
     try {
-      await this.session.queryAsync(`INSERT INTO ${table.database}.${table.name} FROM INFILE '${file.replace(/'/g, "\\'")}' FORMAT JSONEachRow`, {
+      await this.session.queryAsync(`INSERT INTO ${table.database}.${table.name} FROM INFILE '${file.replace(/'/g, "\\'")}' SETTINGS input_format_parallel_parsing = 0 FORMAT JSONEachRow`, {
         format: 'Null',
       });
     } finally {

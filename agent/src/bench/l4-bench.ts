@@ -1,0 +1,106 @@
+/**
+ * `npm run bench`: the L4 pipeline (reader → decoder → flows → aggregation → embedded ClickHouse)
+ * on a large capture built from the project's own recording, next to peers measured in the same
+ * run on the same file: tcpdump (read floor), nDPI's ndpiReader (a fast C flow analyser) and
+ * tshark's TCP conversations. Then peak memory with a million concurrent flows.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CaptureReader, openCaptureFile } from '../capture/capture-reader';
+import { DecodedPacket } from '../decode/decoded-packet';
+import { PacketDecoder } from '../decode/packet-decoder';
+import { FlowTracker } from '../flow/flow-tracker';
+import { replay } from '../pipeline/replay';
+import { ChdbStore } from '../store/chdb-store';
+import { makeBenchCapture } from './make-bench-capture';
+
+const root = resolve(__dirname, '../../..');
+const capture = process.env.METAFLOW_BENCH_CAPTURE ?? join(root, 'bench-data', 'bench.pcap');
+
+interface Result {
+  name: string;
+  seconds: number;
+  note?: string;
+}
+
+function timeCommand(name: string, command: string, args: string[]): Result {
+  const which = spawnSync('sh', ['-c', `command -v ${command}`]);
+  if (which.status !== 0) return { name, seconds: NaN, note: `${command} not installed` };
+  const started = process.hrtime.bigint();
+  const run = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: tmpdir() }, maxBuffer: 1 << 26 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { name, seconds, note: run.status === 0 ? undefined : `exit ${run.status}: ${String(run.stderr).slice(0, 200)}` };
+}
+
+async function ours(withStore: boolean): Promise<Result> {
+  const started = process.hrtime.bigint();
+  if (withStore) {
+    const dir = mkdtempSync(join(tmpdir(), 'metaflow-bench-'));
+    const store = new ChdbStore(dir);
+    const r = await replay({ input: capture, store, host: 'bench' });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    return { name: 'metaflow L4 pipeline + chDB store', seconds, note: `${r.store.rowsWritten} rows stored` };
+  }
+  let rows = 0;
+  const tracker = new FlowTracker({ write: () => void rows++ }, { host: 'bench' });
+  const decoder = new PacketDecoder();
+  const decoded = new DecodedPacket();
+  const reader = new CaptureReader((pkt) => {
+    if (decoder.decode(pkt, decoded)) tracker.process(decoded);
+  });
+  for await (const chunk of openCaptureFile(capture) as AsyncIterable<Buffer>) reader.feed(chunk);
+  reader.end();
+  tracker.finish();
+  return { name: 'metaflow L4 pipeline, rows discarded', seconds: Number(process.hrtime.bigint() - started) / 1e9, note: `${rows} rows` };
+}
+
+function countPackets(): number {
+  let n = 0;
+  const reader = new CaptureReader(() => void n++);
+  reader.feed(readFileSync(capture));
+  reader.end();
+  return n;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(capture)) {
+    mkdirSync(join(root, 'bench-data'), { recursive: true });
+    process.stdout.write(`building ${capture} from fixtures/captures/demo-loopback.pcap …\n`);
+    makeBenchCapture(join(root, 'fixtures/captures/demo-loopback.pcap'), capture, 5400, 2000);
+  }
+  const packets = countPackets();
+  const megabytes = statSync(capture).size / 1e6;
+  process.stdout.write(`capture: ${capture}\n  ${packets} packets, ${megabytes.toFixed(1)} MB\n\n`);
+  const results: Result[] = [
+    timeCommand('tcpdump -r FILE -w /dev/null (read floor)', 'tcpdump', ['-r', capture, '-w', '/dev/null']),
+    timeCommand('ndpiReader -i FILE', 'ndpiReader', ['-i', capture, '-q']),
+    timeCommand('tshark -r FILE -q -z conv,tcp', 'tshark', ['-n', '-r', capture, '-q', '-z', 'conv,tcp']),
+    await ours(false),
+    await ours(true),
+  ];
+  const mine = results[results.length - 1];
+  process.stdout.write('name'.padEnd(46) + 'seconds'.padStart(9) + 'Mpackets/s'.padStart(12) + 'MB/s'.padStart(9) + '  metaflow+store speed ÷ this\n');
+  for (const r of results) {
+    const pps = packets / r.seconds / 1e6;
+    const ratio = r.seconds / mine.seconds;
+    process.stdout.write(
+      r.name.padEnd(46) +
+        r.seconds.toFixed(2).padStart(9) +
+        pps.toFixed(3).padStart(12) +
+        (megabytes / r.seconds).toFixed(1).padStart(9) +
+        `  ${Number.isFinite(ratio) ? ratio.toFixed(2) + '×' : '-'}` +
+        (r.note ? `   (${r.note})` : '') +
+        '\n',
+    );
+  }
+  const flows = Number(process.env.METAFLOW_BENCH_FLOWS ?? 1_000_000);
+  process.stdout.write(`\nconcurrent flows: ${flows} handshakes held open, through the store (separate process)\n`);
+  const child = spawnSync(process.execPath, [join(__dirname, 'concurrent-flows.js'), String(flows)], { encoding: 'utf8' });
+  process.stdout.write(child.stdout || child.stderr);
+}
+
+void main();
