@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { replayCommand } from './replay-command';
 import { summaryCommand } from './summary-command';
+import { schemaStatements } from '../store/schema';
 
 const VERSION = '0.1.0';
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .option('--local-ip <addresses>', 'addresses of the capturing host, comma separated or repeated (decides tap_side)', collectAddresses, [])
     .option('--host <name>', 'host name to label the rows with (default: this machine)')
     .option('--max-flows <n>', 'largest number of concurrent flows kept', positiveInt, 1_000_000)
+    .option('--cluster <name>', 'create the tables on this ClickHouse cluster (Replicated + Distributed)')
     .option('--json', 'print the summary as one JSON object')
     .option('--no-progress', 'no progress bar even on a terminal')
     .action(async (capture: string, opts) => {
@@ -60,6 +62,13 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as one JSON object')
     .action(async (opts) => {
       process.exitCode = await summaryCommand(opts);
+    });
+  program
+    .command('schema')
+    .description('print the ClickHouse DDL of every table (to apply by hand or review)')
+    .option('--cluster <name>', 'emit ReplicatedMergeTree local tables and Distributed tables for this cluster')
+    .action((opts: { cluster?: string }) => {
+      process.stdout.write(schemaStatements({ cluster: opts.cluster }).join(';\n\n') + ';\n');
     });
   return program;
 }

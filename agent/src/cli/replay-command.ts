@@ -9,6 +9,7 @@ export interface ReplayCommandOptions {
   localIp: string[];
   host?: string;
   maxFlows: number;
+  cluster?: string;
   json?: boolean;
   progress: boolean;
 }
@@ -35,6 +36,7 @@ export async function replayCommand(capture: string, opts: ReplayCommandOptions)
       localAddresses: opts.localIp,
       host: opts.host,
       maxFlows: opts.maxFlows,
+      schema: { cluster: opts.cluster },
       onProgress: (consumed, packets) => {
         const seconds = Math.max(0.001, (Date.now() - started) / 1000);
         bar?.update(Math.round(consumed / 1e6), { packets, pps: Math.round(packets / seconds) });

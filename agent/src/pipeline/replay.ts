@@ -7,6 +7,7 @@ import { PacketDecoder } from '../decode/packet-decoder';
 import { FlowTracker, FlowTrackerStats } from '../flow/flow-tracker';
 import { LocalAddresses } from '../flow/tap-side';
 import { BatchWriter, BatchWriterStats } from '../store/batch-writer';
+import { SchemaOptions } from '../store/schema';
 import { migrate, Store } from '../store/store';
 import { CAPTURE_STATS } from '../store/tables';
 
@@ -17,6 +18,8 @@ export interface ReplayOptions {
   localAddresses?: readonly string[];
   host?: string;
   maxFlows?: number;
+  /** Table layout when the store is created (a cluster name for Replicated/Distributed tables). */
+  schema?: SchemaOptions;
   /** Reports bytes of the input consumed so far (for progress bars). */
   onProgress?: (bytesConsumed: number, packets: number) => void;
   onStoreError?: (error: Error, table: string, rows: number) => void;
@@ -39,7 +42,7 @@ export interface ReplayResult {
  * store is behind, so a replay of any size runs in bounded memory and loses nothing.
  */
 export async function replay(o: ReplayOptions): Promise<ReplayResult> {
-  await migrate(o.store);
+  await migrate(o.store, o.schema);
   const host = o.host ?? hostname();
   const writer = new BatchWriter(o.store, { onError: o.onStoreError });
   const tracker = new FlowTracker(writer, {

@@ -153,7 +153,7 @@ export class BatchWriter implements RowSink {
           this.stats.insertsFailed++;
           const err = error instanceof Error ? error : new Error(String(error));
           this.o.onError?.(err, batch.table.name, batch.rows);
-          if (isRejectedByEngine(err)) {
+          if (this.abandoned || isRejectedByEngine(err)) {
             // The engine answered and refused these rows: retrying cannot help, so count and move on.
             this.release(batch);
             this.stats.rowsDropped += batch.rows;
@@ -209,16 +209,20 @@ export class BatchWriter implements RowSink {
     }
   }
 
-  /** Stops retrying: what is still buffered is counted as dropped. */
+  private abandoned = false;
+
+  /** Stops retrying: what is still buffered, and what fails in flight, is counted as dropped. */
   abandon(): void {
+    this.abandoned = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    for (const b of [...this.queue, ...this.open.values()]) this.stats.rowsDropped += b.rows;
+    for (const b of [...this.queue, ...this.open.values()]) {
+      this.stats.rowsDropped += b.rows;
+      this.release(b);
+    }
     this.queue.length = 0;
     this.open.clear();
-    this.buffered = 0;
-    this.bufferedBytes = 0;
-    this.wake('idleWaiters');
+    if (this.inFlight === 0) this.wake('idleWaiters');
     this.wake('drainWaiters');
   }
 }

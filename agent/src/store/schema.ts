@@ -65,3 +65,8 @@ function quoteIdent(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid identifier ${JSON.stringify(name)}`);
   return '`' + name + '`';
 }
+
+/** Every statement a fresh store runs, in order. */
+export function schemaStatements(o: SchemaOptions): string[] {
+  return [...bootstrapStatements(o), ...MIGRATIONS.flatMap((m) => m.statements(o))];
+}

@@ -16,6 +16,19 @@ export interface Store {
   close(): Promise<void>;
 }
 
+const SCHEMA_MIGRATIONS: TableDef = {
+  database: 'flow_metrics',
+  name: 'schema_migrations',
+  columns: [
+    { name: 'version', type: 'UInt32' },
+    { name: 'description', type: 'String' },
+  ],
+  orderBy: ['version'],
+  partitionBy: 'tuple()',
+  ttlDays: 36500,
+  timeColumn: 'applied_at',
+};
+
 /** Applies the migrations the store has not seen yet; returns the versions applied. */
 export async function migrate(store: Store, options: SchemaOptions = {}): Promise<number[]> {
   for (const sql of bootstrapStatements(options)) await store.exec(sql);
@@ -27,7 +40,7 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
     if (done.has(m.version)) continue;
     for (const sql of m.statements(options)) await store.exec(sql);
     const row = JSON.stringify({ version: m.version, description: m.description }) + '\n';
-    await store.insert({ database: 'flow_metrics', name: 'schema_migrations' } as TableDef, Buffer.from(row), 1);
+    await store.insert(SCHEMA_MIGRATIONS, Buffer.from(row), 1);
     applied.push(m.version);
   }
   return applied;
