@@ -1,4 +1,4 @@
-import { ALL_TABLES, TableDef } from './tables';
+import { ALL_TABLES, mergeFunction, TableDef } from './tables';
 
 /** Options for the DDL: a single server / embedded engine, or a cluster with replicas and shards. */
 export interface SchemaOptions {
@@ -19,26 +19,85 @@ export const DATABASES = ['flow_metrics', 'flow_log'] as const;
 const onCluster = (o: SchemaOptions): string => (o.cluster ? ` ON CLUSTER ${quoteIdent(o.cluster)}` : '');
 
 export function createTableStatements(t: TableDef, o: SchemaOptions): string[] {
-  const columns = [...t.columns.map((col) => `${quoteIdent(col.name)} ${col.type}`), '`inserted_at` DateTime DEFAULT now()'];
+  const derived = t.derivedFrom !== undefined;
+  const columns = [
+    ...t.columns.map((col) => {
+      const merge = derived ? mergeFunction(col.name) : undefined;
+      return `${quoteIdent(col.name)} ${merge ? `SimpleAggregateFunction(${merge}, ${col.type})` : col.type}`;
+    }),
+    // A merged row lives as long as its latest contribution.
+    derived ? '`inserted_at` SimpleAggregateFunction(max, DateTime) DEFAULT now()' : '`inserted_at` DateTime DEFAULT now()',
+  ];
+  // Rows of a derived table collapse on their whole key, so every tag is part of it.
+  const tags = t.columns.filter((col) => mergeFunction(col.name) === undefined).map((col) => col.name);
+  const orderBy = derived ? [...t.orderBy, ...tags.filter((n) => !t.orderBy.includes(n))] : t.orderBy;
   const ttl = o.ttlDays?.[t.name] ?? t.ttlDays;
-  const body =
+  const engine = derived ? 'AggregatingMergeTree' : 'MergeTree';
+  const body = (engineClause: string): string =>
     `(\n  ${columns.join(',\n  ')}\n)\n` +
+    `ENGINE = ${engineClause}\n` +
     `PARTITION BY ${t.partitionBy}\n` +
-    `ORDER BY (${t.orderBy.map(quoteIdent).join(', ')})\n` +
+    `ORDER BY (${orderBy.map(quoteIdent).join(', ')})\n` +
     `TTL inserted_at + INTERVAL ${ttl} DAY\n` +
     `SETTINGS ttl_only_drop_parts = 1`;
+  const statements: string[] = [];
   if (!o.cluster) {
-    return [`CREATE TABLE IF NOT EXISTS ${t.database}.${t.name}${onCluster(o)} ${body.replace('PARTITION', 'ENGINE = MergeTree\nPARTITION')}`];
+    statements.push(`CREATE TABLE IF NOT EXISTS ${t.database}.${t.name} ${body(engine)}`);
+  } else {
+    const local = `${t.database}.${t.name}_local`;
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${local}${onCluster(o)} ${body(`Replicated${engine}('/clickhouse/tables/{shard}/${t.database}/${t.name}_local', '{replica}')`)}`,
+      `CREATE TABLE IF NOT EXISTS ${t.database}.${t.name}${onCluster(o)} AS ${local}\n` +
+        `ENGINE = Distributed(${quoteIdent(o.cluster)}, ${t.database}, ${t.name}_local, rand())`,
+    );
   }
-  const local = `${t.database}.${t.name}_local`;
-  return [
-    `CREATE TABLE IF NOT EXISTS ${local}${onCluster(o)} ${body.replace(
-      'PARTITION',
-      `ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/${t.database}/${t.name}_local', '{replica}')\nPARTITION`,
-    )}`,
-    `CREATE TABLE IF NOT EXISTS ${t.database}.${t.name}${onCluster(o)} AS ${local}\n` +
-      `ENGINE = Distributed(${quoteIdent(o.cluster)}, ${t.database}, ${t.name}_local, rand())`,
-  ];
+  if (t.derivedFrom) statements.push(materializedView(t, o));
+  return statements;
+}
+
+/**
+ * The view that fills a derived table from its source on every insert. With a cluster it reads
+ * the source's local table on each shard and writes the derived local table there.
+ */
+export function materializedView(t: TableDef, o: SchemaOptions): string {
+  const d = t.derivedFrom as NonNullable<TableDef['derivedFrom']>;
+  const suffix = o.cluster ? '_local' : '';
+  const select: string[] = [];
+  const groupBy: string[] = [];
+  for (const col of t.columns) {
+    const name = col.name;
+    const merge = mergeFunction(name);
+    if (merge) {
+      select.push(`${merge}(${sourceMetric(name, d.sides)}) AS ${quoteIdent(name)}`);
+      continue;
+    }
+    const expr = name === 'time' ? (d.toMinute ? 'toStartOfMinute(src.time)' : 'src.time') : sourceTag(name, d.sides);
+    select.push(`${expr} AS ${quoteIdent(name)}`);
+    groupBy.push(expr);
+  }
+  const arrayJoin = d.sides === 'both' ? " ARRAY JOIN ['client', 'server'] AS role" : '';
+  return (
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.database}.${t.name}_mv${onCluster(o)} TO ${t.database}.${t.name}${suffix} AS\n` +
+    `SELECT ${select.join(', ')}\nFROM ${t.database}.${d.source}${suffix} AS src${arrayJoin}\nGROUP BY ${groupBy.join(', ')}`
+  );
+}
+
+/** A one-sided tag from a two-sided source row: `ip` is `ip_0` for the client, `ip_1` for the server. */
+function sourceTag(name: string, sides: 'same' | 'both' | 'server'): string {
+  if (sides === 'same') return `src.${name}`;
+  if (name === 'role') return 'role';
+  if (name === 'server_port') return 'src.port_1';
+  if (['ip', 'service', 'process', 'pid', 'container'].includes(name)) {
+    return sides === 'server' ? `src.${name}_1` : `if(role = 'client', src.${name}_0, src.${name}_1)`;
+  }
+  return `src.${name}`;
+}
+
+/** A metric from the endpoint's view: what the server sends is its `_tx`, the map's `_rx`. */
+function sourceMetric(name: string, sides: 'same' | 'both' | 'server'): string {
+  if (sides === 'both' && name.endsWith('_tx')) return `if(role = 'client', src.${name}, src.${name.slice(0, -3)}_rx)`;
+  if (sides === 'both' && name.endsWith('_rx')) return `if(role = 'client', src.${name}, src.${name.slice(0, -3)}_tx)`;
+  return `src.${name}`;
 }
 
 /**

@@ -21,7 +21,8 @@ test('the embedded store: migrations create every table once, with partitioning 
     for (const t of ALL_TABLES) {
       const found = tables.find((x) => x.database === t.database && x.name === t.name);
       assert.ok(found, `${t.name} exists`);
-      assert.equal(found.engine, 'MergeTree');
+      assert.equal(found.engine, t.derivedFrom ? 'AggregatingMergeTree' : 'MergeTree');
+      if (t.derivedFrom) assert.ok(tables.find((x) => x.name === `${t.name}_mv` && x.engine === 'MaterializedView'), `${t.name}_mv`);
       assert.match(found.create_table_query, new RegExp(`TTL inserted_at \\+ toIntervalDay\\(${t.ttlDays}\\)`));
       assert.match(found.create_table_query, /ttl_only_drop_parts = 1/);
       assert.match(found.create_table_query, new RegExp(`ORDER BY \\(${t.orderBy[0]}`));
@@ -39,15 +40,15 @@ test('rows written through the batch writer read back; omitted metrics are 0', a
     await migrate(store);
     const writer = new BatchWriter(store, { batchRows: 2 });
     for (let i = 0; i < 5; i++) {
-      writer.write('network_map_1s', JSON.stringify({ time: 1_700_000_000 + i, tap_side: 'c', ip_0: '10.0.0.1', ip_1: "10.0.0.'2", port_1: 80, packet_tx: i, rtt_hist: [0, i] }));
+      writer.write('network_map_1s', JSON.stringify({ time: 1_700_000_000 + i, tap_side: 'c', ip_0: '10.0.0.1', ip_1: "10.0.0.'2", port_1: 80, packet_tx: i, rtt_hist: { 1: i } }));
     }
     await writer.flush();
     assert.deepEqual(writer.stats, { rowsWritten: 5, rowsDropped: 0, insertsFailed: 0, rowsBuffered: 0 });
     const [row] = await store.query<Record<string, unknown>>(
-      "SELECT count() AS n, sum(packet_tx) AS tx, sum(packet_rx) AS rx, sumForEach(rtt_hist) AS hist, any(ip_1) AS ip FROM flow_metrics.network_map_1s WHERE tap_side = {tap:String}",
+      "SELECT count() AS n, sum(packet_tx) AS tx, sum(packet_rx) AS rx, sumMap(rtt_hist) AS hist, any(ip_1) AS ip FROM flow_metrics.network_map_1s WHERE tap_side = {tap:String}",
       { tap: 'c' },
     );
-    assert.deepEqual(row, { n: 5, tx: 10, rx: 0, hist: [0, 10], ip: "10.0.0.'2" });
+    assert.deepEqual(row, { n: 5, tx: 10, rx: 0, hist: { '1': 10 }, ip: "10.0.0.'2" });
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -63,7 +64,10 @@ test('cluster DDL: replicated local tables and distributed tables of the same na
   assert.match(distributed, /Distributed\(`prod`, flow_log, l4_flow_log_local, rand\(\)\)/);
   assert.equal(schemaStatements({ cluster: 'prod' }).filter((s) => s.includes('Distributed(')).length, ALL_TABLES.length);
   // Plus the migrations bookkeeping table.
-  assert.equal(schemaStatements({}).filter((s) => /ENGINE = MergeTree/.test(s)).length, ALL_TABLES.length + 1);
+  assert.equal(schemaStatements({}).filter((s) => /ENGINE = (Aggregating)?MergeTree/.test(s)).length, ALL_TABLES.length + 1);
+  const views = schemaStatements({ cluster: 'prod' }).filter((s) => s.startsWith('CREATE MATERIALIZED VIEW'));
+  assert.equal(views.length, ALL_TABLES.filter((t) => t.derivedFrom).length);
+  assert.ok(views.every((v) => /TO flow_metrics\.\w+_local AS/.test(v) && /FROM flow_metrics\.\w+_1s_local AS src/.test(v)));
   assert.throws(() => createTableStatements(t, { cluster: 'x; DROP TABLE y' }), /invalid identifier/);
 });
 

@@ -13,6 +13,11 @@ export interface TableDef {
   database: 'flow_metrics' | 'flow_log';
   name: string;
   columns: Column[];
+  /**
+   * Tables ClickHouse fills itself from another table through a materialized view: rows are
+   * partial aggregates (AggregatingMergeTree) merged in the background, and queries sum them.
+   */
+  derivedFrom?: Derivation;
   orderBy: string[];
   /** Partition expression over `time`. */
   partitionBy: string;
@@ -59,9 +64,24 @@ const oneSidedTags: Column[] = [
   lc('container'),
 ];
 
+/** A derived table's source and how its rows are made from the source's rows. */
+export interface Derivation {
+  source: string;
+  /** Truncate `time` to the minute. */
+  toMinute: boolean;
+  /**
+   * `same`: the source's columns; `both`: one row per side of each two-sided source row (`role`
+   * client / server, `_tx` from that endpoint's view); `server`: the server side only.
+   */
+  sides: 'same' | 'both' | 'server';
+}
+
+/** Log2 µs bucket → count: a sparse histogram, merged with sumMap. */
+const HISTOGRAM_TYPE = 'Map(UInt8, UInt64)';
+
 const networkMetricColumns: Column[] = [
   ...NETWORK_METRICS.map((m) => c(m.name, 'UInt64')),
-  ...HISTOGRAM_DELAYS.map((d) => c(`${d}_hist`, 'Array(UInt64)')),
+  ...HISTOGRAM_DELAYS.map((d) => c(`${d}_hist`, HISTOGRAM_TYPE)),
 ];
 
 /** Application (RED) metrics per SPEC §3; `rrt_hist` keeps log2 µs buckets for percentiles. */
@@ -77,60 +97,67 @@ export const APPLICATION_METRICS = [
   'rrt_max',
 ] as const;
 
-const applicationMetricColumns: Column[] = [...APPLICATION_METRICS.map((m) => c(m, 'UInt64')), c('rrt_hist', 'Array(UInt64)')];
+const applicationMetricColumns: Column[] = [...APPLICATION_METRICS.map((m) => c(m, 'UInt64')), c('rrt_hist', HISTOGRAM_TYPE)];
 
-function intervalTables(
-  base: string,
-  tags: Column[],
-  metrics: Column[],
-  identity: string[],
-): TableDef[] {
-  return [
-    {
-      database: 'flow_metrics',
-      name: `${base}_1s`,
-      columns: [c('time', 'DateTime'), ...commonTags, ...tags, ...metrics],
-      orderBy: ['time', ...identity],
-      partitionBy: 'toStartOfHour(time)',
-      ttlDays: 1,
-      timeColumn: 'time',
-    },
-    {
-      database: 'flow_metrics',
-      name: `${base}_1m`,
-      columns: [c('time', 'DateTime'), ...commonTags, ...tags, ...metrics],
-      orderBy: ['time', ...identity],
-      partitionBy: 'toYYYYMMDD(time)',
-      ttlDays: 7,
-      timeColumn: 'time',
-    },
-  ];
+function table(name: string, columns: Column[], identity: string[], perSecond: boolean, derivedFrom?: Derivation): TableDef {
+  return {
+    database: 'flow_metrics',
+    name,
+    columns: [c('time', 'DateTime'), ...columns],
+    orderBy: ['time', ...identity],
+    partitionBy: perSecond ? 'toStartOfHour(time)' : 'toYYYYMMDD(time)',
+    ttlDays: perSecond ? 1 : 7,
+    timeColumn: 'time',
+    derivedFrom,
+  };
 }
 
-export const NETWORK_TABLES = intervalTables('network', oneSidedTags, networkMetricColumns, [
-  'ip',
-  'server_port',
-  'tap_side',
-  'role',
-]);
-export const NETWORK_MAP_TABLES = intervalTables('network_map', twoSidedTags, networkMetricColumns, [
-  'ip_1',
-  'port_1',
-  'ip_0',
-  'tap_side',
-]);
-export const APPLICATION_TABLES = intervalTables(
-  'application',
-  [...oneSidedTags.filter((col) => col.name !== 'role'), lc('endpoint')],
-  applicationMetricColumns,
-  ['service', 'endpoint', 'tap_side'],
-);
-export const APPLICATION_MAP_TABLES = intervalTables(
-  'application_map',
-  [...twoSidedTags, lc('endpoint')],
-  applicationMetricColumns,
-  ['service_1', 'endpoint', 'service_0', 'tap_side'],
-);
+/**
+ * The agent writes the per-second map tables (client → server pairs); ClickHouse derives the
+ * single-sided tables (one row per endpoint and role) and the minute tables from them through
+ * materialized views, in C++ and without a second serialisation of the same numbers.
+ */
+export const NETWORK_MAP_TABLES: TableDef[] = [
+  table('network_map_1s', [...commonTags, ...twoSidedTags, ...networkMetricColumns], ['ip_1', 'port_1', 'ip_0', 'tap_side'], true),
+  table('network_map_1m', [...commonTags, ...twoSidedTags, ...networkMetricColumns], ['ip_1', 'port_1', 'ip_0', 'tap_side'], false, {
+    source: 'network_map_1s',
+    toMinute: true,
+    sides: 'same',
+  }),
+];
+export const NETWORK_TABLES: TableDef[] = [
+  table('network_1s', [...commonTags, ...oneSidedTags, ...networkMetricColumns], ['ip', 'server_port', 'tap_side', 'role'], true, {
+    source: 'network_map_1s',
+    toMinute: false,
+    sides: 'both',
+  }),
+  table('network_1m', [...commonTags, ...oneSidedTags, ...networkMetricColumns], ['ip', 'server_port', 'tap_side', 'role'], false, {
+    source: 'network_map_1s',
+    toMinute: true,
+    sides: 'both',
+  }),
+];
+const applicationTags = [...oneSidedTags.filter((col) => col.name !== 'role'), lc('endpoint')];
+export const APPLICATION_MAP_TABLES: TableDef[] = [
+  table('application_map_1s', [...commonTags, ...twoSidedTags, lc('endpoint'), ...applicationMetricColumns], ['service_1', 'endpoint', 'service_0', 'tap_side'], true),
+  table('application_map_1m', [...commonTags, ...twoSidedTags, lc('endpoint'), ...applicationMetricColumns], ['service_1', 'endpoint', 'service_0', 'tap_side'], false, {
+    source: 'application_map_1s',
+    toMinute: true,
+    sides: 'same',
+  }),
+];
+export const APPLICATION_TABLES: TableDef[] = [
+  table('application_1s', [...commonTags, ...applicationTags, ...applicationMetricColumns], ['service', 'endpoint', 'tap_side'], true, {
+    source: 'application_map_1s',
+    toMinute: false,
+    sides: 'server',
+  }),
+  table('application_1m', [...commonTags, ...applicationTags, ...applicationMetricColumns], ['service', 'endpoint', 'tap_side'], false, {
+    source: 'application_map_1s',
+    toMinute: true,
+    sides: 'server',
+  }),
+];
 
 const flowTuple: Column[] = [
   c('flow_id', 'UInt64'),
@@ -239,15 +266,25 @@ export const CAPTURE_STATS: TableDef = {
   timeColumn: 'time',
 };
 
+/** In creation order: a derived table after its source. */
 export const ALL_TABLES: TableDef[] = [
-  ...NETWORK_TABLES,
   ...NETWORK_MAP_TABLES,
-  ...APPLICATION_TABLES,
+  ...NETWORK_TABLES,
   ...APPLICATION_MAP_TABLES,
+  ...APPLICATION_TABLES,
   L4_FLOW_LOG,
   L7_FLOW_LOG,
   CAPTURE_STATS,
 ];
+
+const METRIC_NAMES = new Set<string>([...NETWORK_METRICS.map((m) => m.name), ...APPLICATION_METRICS]);
+
+/** How a column merges when rows roll up: tags do not, metrics by their function. */
+export function mergeFunction(column: string): 'sum' | 'max' | 'sumMap' | undefined {
+  if (column.endsWith('_hist')) return 'sumMap';
+  if (!METRIC_NAMES.has(column)) return undefined;
+  return column.endsWith('_max') ? 'max' : 'sum';
+}
 
 export function tableByName(name: string): TableDef {
   const t = ALL_TABLES.find((x) => x.name === name);
