@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   }
   const open = tracker.flows.size;
   const heapAtPeak = process.memoryUsage();
-  while (!tracker.finishSome(50_000)) if (writer.backlogged) await writer.drained();
+  const rssBeforeFinishMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+  while (!tracker.finishSome(10_000)) if (writer.backlogged) await writer.drained();
   await writer.flush();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
       concurrentFlowsAtEnd: open,
       seconds: (Date.now() - started) / 1000,
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      peakRssBeforeFinishMiB: rssBeforeFinishMiB,
       heapUsedMiB: Math.round(heapAtPeak.heapUsed / 1048576),
       arrayBuffersMiB: Math.round(heapAtPeak.arrayBuffers / 1048576),
       rowsWritten: writer.stats.rowsWritten,

@@ -39,12 +39,12 @@ export class FlowTable {
   bucketNext = new Int32Array(0);
 
   // Lifecycle and TCP state.
-  flowId = new Float64Array(0);
+  /** Creation number of the flow (the low part of its id); tells a reused slot from its last tenant. */
+  serial = new Float64Array(0);
   startUs = new Float64Array(0);
   lastUs = new Float64Array(0);
   /** Start of the interval the flow log row being accumulated covers. */
   reportStartUs = new Float64Array(0);
-  state = new Uint8Array(0);
   /** Where the flow was observed (TapSideCode), from the local addresses. */
   tapSide = new Uint8Array(0);
   vlan = new Uint16Array(0);
@@ -56,13 +56,15 @@ export class FlowTable {
   lruNext = new Int32Array(0);
   /** Bit flags, see FlowBit. */
   bits = new Uint32Array(0);
-  firstSynUs = new Float64Array(0);
-  lastSynUs = new Float64Array(0);
-  firstSynAckUs = new Float64Array(0);
+  /** Handshake times as µs after `startUs` plus one (0: not seen); read them with `mark()`. */
+  firstSynMark = new Uint32Array(0);
+  lastSynMark = new Uint32Array(0);
+  firstSynAckMark = new Uint32Array(0);
   clientIsn = new Uint32Array(0);
   serverIsn = new Uint32Array(0);
-  synCount = new Uint16Array(0);
-  synAckCount = new Uint16Array(0);
+  /** Saturate at 255: only "none, one, several" matters. */
+  synCount = new Uint8Array(0);
+  synAckCount = new Uint8Array(0);
   /** Last client data awaiting the first server data (ART), and the last server data (CIT). */
   requestLastUs = new Float64Array(0);
   responseLastUs = new Float64Array(0);
@@ -177,19 +179,18 @@ export class FlowTable {
     const bucket = hash & this.bucketMask;
     this.bucketNext[slot] = this.buckets[bucket];
     this.buckets[bucket] = slot;
-    this.flowId[slot] = this.created;
+    this.serial[slot] = this.created;
     this.startUs[slot] = nowUs;
     this.lastUs[slot] = nowUs;
     this.reportStartUs[slot] = nowUs;
-    this.state[slot] = 0;
     this.tapSide[slot] = 0;
     this.vlan[slot] = 0;
     this.l7Protocol[slot] = 0;
     this.directionScore[slot] = 0;
     this.bits[slot] = 0;
-    this.firstSynUs[slot] = 0;
-    this.lastSynUs[slot] = 0;
-    this.firstSynAckUs[slot] = 0;
+    this.firstSynMark[slot] = 0;
+    this.lastSynMark[slot] = 0;
+    this.firstSynAckMark[slot] = 0;
     this.clientIsn[slot] = 0;
     this.serverIsn[slot] = 0;
     this.synCount[slot] = 0;
@@ -264,6 +265,18 @@ export class FlowTable {
     this.rowSecond[slot] = NO_INTERVAL;
   }
 
+  /** Records `tsUs` in a mark column (see firstSynMark). */
+  setMark(column: Uint32Array, slot: number, tsUs: number): void {
+    const offset = tsUs - this.startUs[slot] + 1;
+    column[slot] = offset > 0 && offset < 0xffffffff ? offset : 0;
+  }
+
+  /** The time a mark column holds, in µs since the epoch, or 0 when none was recorded. */
+  mark(column: Uint32Array, slot: number): number {
+    const m = column[slot];
+    return m === 0 ? 0 : this.startUs[slot] + m - 1;
+  }
+
   meterAdd(slot: number, metric: number, value: number): void {
     const wide = WIDE_AT[metric];
     if (wide >= 0) this.meterWide[slot * METER_WIDE_WIDTH + wide] += value;
@@ -326,11 +339,10 @@ export class FlowTable {
     this.proto = resize(this.proto, n);
     this.hash = resize(this.hash, n);
     this.bucketNext = resize(this.bucketNext, n);
-    this.flowId = resize(this.flowId, n);
+    this.serial = resize(this.serial, n);
     this.startUs = resize(this.startUs, n);
     this.lastUs = resize(this.lastUs, n);
     this.reportStartUs = resize(this.reportStartUs, n);
-    this.state = resize(this.state, n);
     this.tapSide = resize(this.tapSide, n);
     this.vlan = resize(this.vlan, n);
     this.l7Protocol = resize(this.l7Protocol, n);
@@ -339,9 +351,9 @@ export class FlowTable {
     this.lruPrev = resize(this.lruPrev, n);
     this.lruNext = resize(this.lruNext, n);
     this.bits = resize(this.bits, n);
-    this.firstSynUs = resize(this.firstSynUs, n);
-    this.lastSynUs = resize(this.lastSynUs, n);
-    this.firstSynAckUs = resize(this.firstSynAckUs, n);
+    this.firstSynMark = resize(this.firstSynMark, n);
+    this.lastSynMark = resize(this.lastSynMark, n);
+    this.firstSynAckMark = resize(this.firstSynAckMark, n);
     this.clientIsn = resize(this.clientIsn, n);
     this.serverIsn = resize(this.serverIsn, n);
     this.synCount = resize(this.synCount, n);
@@ -361,9 +373,9 @@ export class FlowTable {
     this.ackPendingUs = resize(this.ackPendingUs, n * 2);
     this.meterWide = resize(this.meterWide, n * METER_WIDE_WIDTH);
     this.meterNarrow = resize(this.meterNarrow, n * METER_NARROW_WIDTH);
-    // Rehash into a bucket array at least twice the capacity (a power of two).
+    // Rehash into a bucket array of at least the capacity (a power of two): chains stay short.
     let buckets = 1024;
-    while (buckets < n * 2) buckets *= 2;
+    while (buckets < n) buckets *= 2;
     if (buckets !== this.buckets.length) {
       this.buckets = new Int32Array(buckets).fill(-1);
       this.bucketMask = buckets - 1;

@@ -205,7 +205,7 @@ export class FlowTracker {
     const minute = this.aggregator.currentMinute;
     for (let i = 0; i < this.minuteSlots.length; i++) {
       const slot = this.minuteSlots[i];
-      if (flows.flowId[slot] !== this.minuteFlowIds[i] || flows.reportMinute[slot] !== minute) continue;
+      if (flows.serial[slot] !== this.minuteFlowIds[i] || flows.reportMinute[slot] !== minute) continue;
       this.emitFlowLog(slot, CloseType.forced_report, (minute + 60) * 1_000_000);
       flows.clearMeter(slot);
       flows.reportStartUs[slot] = (minute + 60) * 1_000_000;
@@ -220,7 +220,7 @@ export class FlowTracker {
     if (this.flows.reportMinute[slot] === minute) return;
     this.flows.reportMinute[slot] = minute;
     this.minuteSlots.push(slot);
-    this.minuteFlowIds.push(this.flows.flowId[slot]);
+    this.minuteFlowIds.push(this.flows.serial[slot]);
   }
 
   private createFlow(hash: number, p: DecodedPacket, ts: number): number {
@@ -239,7 +239,6 @@ export class FlowTracker {
       ? flows.insert(hash, p.ipVersion, p.ipProto, this.src, p.srcPort, this.dst, p.dstPort, ts)
       : flows.insert(hash, p.ipVersion, p.ipProto, this.dst, p.dstPort, this.src, p.srcPort, ts);
     flows.directionScore[slot] = score;
-    flows.flowId[slot] = this.runIdHigh + flows.created;
     flows.vlan[slot] = p.vlanId < 0 ? 0 : p.vlanId;
     flows.tapSide[slot] = this.local.tapSide(p.ipVersion, flows.addr, slot * 8, slot * 8 + 4);
     if (tcp && !(p.tcpFlags & TcpFlag.SYN)) flows.bits[slot] |= Bit.Established | Bit.MidStream;
@@ -321,10 +320,10 @@ export class FlowTracker {
           this.add(slot, row, NM.retrans_syn, 1);
           this.options.onSegmentVerdict?.('syn_retransmission');
         }
-        if (flows.firstSynUs[slot] === 0) flows.firstSynUs[slot] = ts;
-        flows.lastSynUs[slot] = ts;
+        if (flows.firstSynMark[slot] === 0) flows.setMark(flows.firstSynMark, slot, ts);
+        flows.setMark(flows.lastSynMark, slot, ts);
         flows.clientIsn[slot] = p.seq;
-        flows.synCount[slot]++;
+        if (flows.synCount[slot] < 255) flows.synCount[slot]++;
       } else {
         this.add(slot, row, NM.synack_count, 1);
         if (flows.bits[slot] & Bit.HandshakeAck) {
@@ -336,13 +335,13 @@ export class FlowTracker {
         } else if (flows.synAckCount[slot] > 0 && p.seq === flows.serverIsn[slot]) {
           this.add(slot, row, NM.retrans_synack, 1);
           this.options.onSegmentVerdict?.('synack_retransmission');
-        } else if (flows.synAckCount[slot] === 0 && flows.lastSynUs[slot] > 0) {
-          this.delay(slot, row, NM.rtt_server_sum, ts - flows.lastSynUs[slot], -1);
+        } else if (flows.synAckCount[slot] === 0 && flows.lastSynMark[slot] > 0) {
+          this.delay(slot, row, NM.rtt_server_sum, ts - flows.mark(flows.lastSynMark, slot), -1);
         }
         // RTT legs start at the first SYN-ACK: a repeated one means the first went unanswered.
-        if (flows.synAckCount[slot] === 0) flows.firstSynAckUs[slot] = ts;
+        if (flows.synAckCount[slot] === 0) flows.setMark(flows.firstSynAckMark, slot, ts);
         flows.serverIsn[slot] = p.seq;
-        flows.synAckCount[slot]++;
+        if (flows.synAckCount[slot] < 255) flows.synAckCount[slot]++;
       }
       // A repeated SYN or SYN-ACK must not rewind what this side has already sent.
       const initBit = side === 0 ? Bit.SeqInitClient : Bit.SeqInitServer;
@@ -363,8 +362,8 @@ export class FlowTracker {
     // The client's first ACK after the SYN-ACK completes the handshake.
     if (ack && !syn && side === 0 && flows.synAckCount[slot] > 0 && !(flows.bits[slot] & Bit.HandshakeAck)) {
       flows.bits[slot] |= Bit.HandshakeAck | Bit.Established;
-      if (flows.firstSynUs[slot] > 0) this.delay(slot, row, NM.rtt_sum, ts - flows.firstSynUs[slot], HISTOGRAM_OFFSET.rtt);
-      this.delay(slot, row, NM.rtt_client_sum, ts - flows.firstSynAckUs[slot], -1);
+      if (flows.firstSynMark[slot] > 0) this.delay(slot, row, NM.rtt_sum, ts - flows.mark(flows.firstSynMark, slot), HISTOGRAM_OFFSET.rtt);
+      this.delay(slot, row, NM.rtt_client_sum, ts - flows.mark(flows.firstSynAckMark, slot), -1);
     }
     if (!syn) {
       const fin = (flags & TcpFlag.FIN) !== 0;
@@ -600,7 +599,7 @@ export class FlowTracker {
       'l4_flow_log',
       `{"time":${Math.floor(end / 1_000_000)},"tap_side":"${TAP_SIDES[flows.tapSide[slot]]}","signal_source":"packet","host":${this.hostJson},` +
         `"protocol":"${flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp'}","l7_protocol":"${L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? ''}",` +
-        `"flow_id":${flows.flowId[slot]},"ip_0":"${ip0}","ip_1":"${ip1}","port_0":${flows.port[slot * 2]},"port_1":${port1},` +
+        `"flow_id":${this.runIdHigh + flows.serial[slot]},"ip_0":"${ip0}","ip_1":"${ip1}","port_0":${flows.port[slot * 2]},"port_1":${port1},` +
         `"service_0":"${ip0}","service_1":"${ip1}:${port1}","vlan":${flows.vlan[slot]},` +
         `"start_time":"${microsText(start)}","end_time":"${microsText(end)}","duration":${Math.round(end - start)},` +
         `"direction_score":${flows.directionScore[slot]},"tcp_flags_0":${flows.flagsSeen[slot * 2]},"tcp_flags_1":${flows.flagsSeen[slot * 2 + 1]}` +

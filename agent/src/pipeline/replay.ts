@@ -76,7 +76,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     captureError = error;
     if (input !== process.stdin) (input as NodeJS.ReadableStream & { destroy(): void }).destroy();
   }
-  while (!tracker.finishSome(50_000)) if (writer.backlogged) await writer.drained();
+  while (!tracker.finishSome(10_000)) if (writer.backlogged) await writer.drained();
   const counters = decoder.counters;
   const statsTime = Math.floor((lastTsUs || Date.now() * 1000) / 60_000_000) * 60;
   writer.write(

@@ -19,6 +19,7 @@ export const DATABASES = ['flow_metrics', 'flow_log'] as const;
 const onCluster = (o: SchemaOptions): string => (o.cluster ? ` ON CLUSTER ${quoteIdent(o.cluster)}` : '');
 
 export function createTableStatements(t: TableDef, o: SchemaOptions): string[] {
+  if (t.derivedFrom && !t.derivedFrom.materialized) return [derivedSelect(t, o, `CREATE VIEW IF NOT EXISTS ${t.database}.${t.name}${onCluster(o)} AS`)];
   const derived = t.derivedFrom !== undefined;
   const columns = [
     ...t.columns.map((col) => {
@@ -60,15 +61,28 @@ export function createTableStatements(t: TableDef, o: SchemaOptions): string[] {
  * the source's local table on each shard and writes the derived local table there.
  */
 export function materializedView(t: TableDef, o: SchemaOptions): string {
-  const d = t.derivedFrom as NonNullable<TableDef['derivedFrom']>;
   const suffix = o.cluster ? '_local' : '';
+  return derivedSelect(t, o, `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.database}.${t.name}_mv${onCluster(o)} TO ${t.database}.${t.name}${suffix} AS`);
+}
+
+/**
+ * The SELECT that makes a derived table's rows from its source. A materialized view reads each
+ * shard's local source; a plain view reads the whole (distributed) source. Minute views fold each
+ * insert block by key (a pair busy for a minute has 60 second rows); per-second ones only reshape
+ * rows, and AggregatingMergeTree folds what is left when it merges parts.
+ */
+function derivedSelect(t: TableDef, o: SchemaOptions, head: string): string {
+  const d = t.derivedFrom as NonNullable<TableDef['derivedFrom']>;
+  const source = `${t.database}.${d.source}${o.cluster && d.materialized ? '_local' : ''}`;
+  const group = d.toMinute;
   const select: string[] = [];
   const groupBy: string[] = [];
   for (const col of t.columns) {
     const name = col.name;
     const merge = mergeFunction(name);
     if (merge) {
-      select.push(`${merge}(${sourceMetric(name, d.sides)}) AS ${quoteIdent(name)}`);
+      const metric = sourceMetric(name, d.sides);
+      select.push(`${group ? `${merge}(${metric})` : metric} AS ${quoteIdent(name)}`);
       continue;
     }
     const expr = name === 'time' ? (d.toMinute ? 'toStartOfMinute(src.time)' : 'src.time') : sourceTag(name, d.sides);
@@ -76,10 +90,7 @@ export function materializedView(t: TableDef, o: SchemaOptions): string {
     groupBy.push(expr);
   }
   const arrayJoin = d.sides === 'both' ? " ARRAY JOIN ['client', 'server'] AS role" : '';
-  return (
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.database}.${t.name}_mv${onCluster(o)} TO ${t.database}.${t.name}${suffix} AS\n` +
-    `SELECT ${select.join(', ')}\nFROM ${t.database}.${d.source}${suffix} AS src${arrayJoin}\nGROUP BY ${groupBy.join(', ')}`
-  );
+  return `${head}\nSELECT ${select.join(', ')}\nFROM ${source} AS src${arrayJoin}` + (group ? `\nGROUP BY ${groupBy.join(', ')}` : '');
 }
 
 /** A one-sided tag from a two-sided source row: `ip` is `ip_0` for the client, `ip_1` for the server. */

@@ -74,6 +74,12 @@ export interface Derivation {
    * client / server, `_tx` from that endpoint's view); `server`: the server side only.
    */
   sides: 'same' | 'both' | 'server';
+  /**
+   * A materialized view into an AggregatingMergeTree table, or a plain view computed when
+   * queried. Per-second single-sided tables are plain views: materializing them doubled the
+   * store's write work (every map row becomes two endpoint rows) for data kept one day.
+   */
+  materialized: boolean;
 }
 
 /** Log2 µs bucket → count: a sparse histogram, merged with sumMap. */
@@ -123,6 +129,7 @@ export const NETWORK_MAP_TABLES: TableDef[] = [
     source: 'network_map_1s',
     toMinute: true,
     sides: 'same',
+    materialized: true,
   }),
 ];
 export const NETWORK_TABLES: TableDef[] = [
@@ -130,11 +137,13 @@ export const NETWORK_TABLES: TableDef[] = [
     source: 'network_map_1s',
     toMinute: false,
     sides: 'both',
+    materialized: false,
   }),
   table('network_1m', [...commonTags, ...oneSidedTags, ...networkMetricColumns], ['ip', 'server_port', 'tap_side', 'role'], false, {
     source: 'network_map_1s',
     toMinute: true,
     sides: 'both',
+    materialized: true,
   }),
 ];
 const applicationTags = [...oneSidedTags.filter((col) => col.name !== 'role'), lc('endpoint')];
@@ -144,6 +153,7 @@ export const APPLICATION_MAP_TABLES: TableDef[] = [
     source: 'application_map_1s',
     toMinute: true,
     sides: 'same',
+    materialized: true,
   }),
 ];
 export const APPLICATION_TABLES: TableDef[] = [
@@ -151,11 +161,13 @@ export const APPLICATION_TABLES: TableDef[] = [
     source: 'application_map_1s',
     toMinute: false,
     sides: 'server',
+    materialized: false,
   }),
   table('application_1m', [...commonTags, ...applicationTags, ...applicationMetricColumns], ['service', 'endpoint', 'tap_side'], false, {
     source: 'application_map_1s',
     toMinute: true,
     sides: 'server',
+    materialized: true,
   }),
 ];
 
