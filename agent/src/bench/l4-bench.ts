@@ -14,6 +14,7 @@ import { PacketDecoder } from '../decode/packet-decoder';
 import { FlowTracker } from '../flow/flow-tracker';
 import { replay } from '../pipeline/replay';
 import { ChdbStore } from '../store/chdb-store';
+import { RowCollector } from '../store/row-collector';
 import { makeBenchCapture } from './make-bench-capture';
 
 const root = resolve(__dirname, '../../..');
@@ -46,15 +47,24 @@ async function ours(withStore: boolean): Promise<Result> {
     return { name: 'metaflow L4 pipeline + chDB store', seconds, note: `${r.store.rowsWritten} rows stored` };
   }
   let rows = 0;
-  const tracker = new FlowTracker({ write: () => void rows++ }, { host: 'bench' });
+  const sink = new RowCollector();
+  const tracker = new FlowTracker(sink, { host: 'bench' });
   const decoder = new PacketDecoder();
   const decoded = new DecodedPacket();
   const reader = new CaptureReader((pkt) => {
     if (decoder.decode(pkt, decoded)) tracker.process(decoded);
   });
-  for await (const chunk of openCaptureFile(capture) as AsyncIterable<Buffer>) reader.feed(chunk);
+  const discard = (): void => {
+    rows += sink.rowCount;
+    sink.reset();
+  };
+  for await (const chunk of openCaptureFile(capture) as AsyncIterable<Buffer>) {
+    reader.feed(chunk);
+    discard();
+  }
   reader.end();
   tracker.finish();
+  discard();
   return { name: 'metaflow L4 pipeline, rows discarded', seconds: Number(process.hrtime.bigint() - started) / 1e9, note: `${rows} rows` };
 }
 

@@ -590,22 +590,23 @@ export class FlowTracker {
     const ip0 = formatAddress(v, flows.addr, slot * 8);
     const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
     const port1 = flows.port[slot * 2 + 1];
-    let metrics = '';
+    const b = this.sink.rowBuffer('l4_flow_log');
+    b.ascii('{"time":').int(Math.floor(end / 1_000_000));
+    b.ascii(',"tap_side":"').ascii(TAP_SIDES[flows.tapSide[slot]]).ascii('","signal_source":"packet","host":').utf8(this.hostJson);
+    b.ascii(flows.proto[slot] === IpProto.TCP ? ',"protocol":"tcp"' : ',"protocol":"udp"');
+    b.ascii(',"l7_protocol":"').ascii(L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '').ascii('","flow_id":').int(this.runIdHigh + flows.serial[slot]);
+    b.ascii(',"ip_0":"').ascii(ip0).ascii('","ip_1":"').ascii(ip1).ascii('","port_0":').int(flows.port[slot * 2]).ascii(',"port_1":').int(port1);
+    b.ascii(',"service_0":"').ascii(ip0).ascii('","service_1":"').ascii(ip1).ascii(':').int(port1).ascii('","vlan":').int(flows.vlan[slot]);
+    b.ascii(',"start_time":"').ascii(microsText(start)).ascii('","end_time":"').ascii(microsText(end)).ascii('","duration":').int(end - start);
+    b.ascii(',"direction_score":').int(flows.directionScore[slot]);
+    b.ascii(',"tcp_flags_0":').int(flows.flagsSeen[slot * 2]).ascii(',"tcp_flags_1":').int(flows.flagsSeen[slot * 2 + 1]);
     for (let i = 0; i < FLOW_LOG_METRICS.length; i++) {
       const value = flows.meterGet(slot, FLOW_LOG_METRICS[i]);
-      if (value !== 0) metrics += FLOW_LOG_MEMBERS[i] + Math.round(value);
+      if (value !== 0) b.ascii(FLOW_LOG_MEMBERS[i]).int(value);
     }
-    this.sink.write(
-      'l4_flow_log',
-      `{"time":${Math.floor(end / 1_000_000)},"tap_side":"${TAP_SIDES[flows.tapSide[slot]]}","signal_source":"packet","host":${this.hostJson},` +
-        `"protocol":"${flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp'}","l7_protocol":"${L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? ''}",` +
-        `"flow_id":${this.runIdHigh + flows.serial[slot]},"ip_0":"${ip0}","ip_1":"${ip1}","port_0":${flows.port[slot * 2]},"port_1":${port1},` +
-        `"service_0":"${ip0}","service_1":"${ip1}:${port1}","vlan":${flows.vlan[slot]},` +
-        `"start_time":"${microsText(start)}","end_time":"${microsText(end)}","duration":${Math.round(end - start)},` +
-        `"direction_score":${flows.directionScore[slot]},"tcp_flags_0":${flows.flagsSeen[slot * 2]},"tcp_flags_1":${flows.flagsSeen[slot * 2 + 1]}` +
-        `${metrics},"close_type":"${CLOSE_TYPES[closeType]}","status":"${closeStatus(closeType)}",` +
-        `"is_new_flow":${start === flows.startUs[slot] ? 1 : 0},"is_closed":${closeType === CloseType.forced_report ? 0 : 1}}`,
-    );
+    b.ascii(',"close_type":"').ascii(CLOSE_TYPES[closeType]).ascii('","status":"').ascii(closeStatus(closeType));
+    b.ascii('","is_new_flow":').int(start === flows.startUs[slot] ? 1 : 0).ascii(',"is_closed":').int(closeType === CloseType.forced_report ? 0 : 1);
+    b.endRow();
   }
 }
 

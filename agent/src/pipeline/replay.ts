@@ -79,21 +79,18 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   while (!tracker.finishSome(10_000)) if (writer.backlogged) await writer.drained();
   const counters = decoder.counters;
   const statsTime = Math.floor((lastTsUs || Date.now() * 1000) / 60_000_000) * 60;
-  writer.write(
-    CAPTURE_STATS.name,
-    JSON.stringify({
-      time: statsTime,
-      host,
-      signal_source: 'packet',
-      source: o.input === '-' ? 'stdin' : o.input,
-      packets,
-      bytes,
-      malformed: DecodeCounters.nonZero(counters.malformed),
-      skipped: DecodeCounters.nonZero(counters.skipped),
-      flow_table_overflow: tracker.stats.overflowEvictions,
-      dropped_rows: writer.stats.rowsDropped,
-    }),
-  );
+  writer.rowBuffer(CAPTURE_STATS.name).jsonRow({
+    time: statsTime,
+    host,
+    signal_source: 'packet',
+    source: o.input === '-' ? 'stdin' : o.input,
+    packets,
+    bytes,
+    malformed: DecodeCounters.nonZero(counters.malformed),
+    skipped: DecodeCounters.nonZero(counters.skipped),
+    flow_table_overflow: tracker.stats.overflowEvictions,
+    dropped_rows: writer.stats.rowsDropped,
+  });
   await writer.flush();
   return {
     packets,

@@ -1,4 +1,5 @@
 import { RowSink } from '../aggregate/network-aggregator';
+import { JsonRowBuffer } from './json-row-buffer';
 import { Store } from './store';
 import { tableByName, TableDef } from './tables';
 
@@ -20,28 +21,10 @@ export interface BatchWriterOptions {
   onError?: (error: Error, table: string, rows: number) => void;
 }
 
-/** Rows of one table encoded straight into a buffer as JSONEachRow text. */
-class Batch {
-  data = Buffer.allocUnsafe(1 << 20);
-  size = 0;
-  rows = 0;
-  constructor(readonly table: TableDef) {}
-
-  append(line: string): void {
-    // Worst case 3 bytes per UTF-16 unit, plus the newline.
-    const room = line.length * 3 + 1;
-    if (this.size + room > this.data.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.size + room));
-      this.data.copy(bigger, 0, 0, this.size);
-      this.data = bigger;
-    }
-    this.size += this.data.write(line, this.size);
-    this.data[this.size++] = 10;
-    this.rows++;
-  }
-
-  bytes(): Buffer {
-    return this.data.subarray(0, this.size);
+/** Rows of one table, as JSONEachRow text. */
+class Batch extends JsonRowBuffer {
+  constructor(readonly table: TableDef) {
+    super();
   }
 }
 
@@ -58,14 +41,16 @@ export interface BatchWriterStats {
  * held up to a bound and what had to be dropped is counted.
  */
 export class BatchWriter implements RowSink {
+  /** The batch each table's rows are appended to now. */
   private readonly open = new Map<string, Batch>();
+  /** Full batches waiting for the store; `inFlight` more are being inserted. */
   private readonly queue: Batch[] = [];
   private inFlight = 0;
-  /** Rows and bytes not yet stored (open, queued or in flight). */
-  private buffered = 0;
-  private bufferedBytes = 0;
+  /** Bytes of batches queued or in flight. */
+  private queuedBytes = 0;
   private retryDelay: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  private abandoned = false;
   private idleWaiters: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   readonly stats: BatchWriterStats = { rowsWritten: 0, rowsDropped: 0, insertsFailed: 0, rowsBuffered: 0 };
@@ -88,21 +73,27 @@ export class BatchWriter implements RowSink {
     this.retryDelay = this.o.retryDelayMs;
   }
 
-  write(tableName: string, jsonLine: string): void {
+  /** The buffer the next row of the table goes to (a full batch is queued first). */
+  rowBuffer(tableName: string): JsonRowBuffer {
     let batch = this.open.get(tableName);
+    if (batch && (batch.rows >= this.o.batchRows || batch.size >= this.o.batchBytes)) {
+      this.open.delete(tableName);
+      this.enqueue(batch);
+      batch = undefined;
+      while (this.queuedBytes > this.o.maxBufferedBytes && this.queue.length > 0) this.drop(this.queue.shift() as Batch);
+    }
     if (!batch) {
       batch = new Batch(tableByName(tableName));
       this.open.set(tableName, batch);
     }
-    const before = batch.size;
-    batch.append(jsonLine);
-    this.buffered++;
-    this.bufferedBytes += batch.size - before;
-    if (batch.rows >= this.o.batchRows || batch.size >= this.o.batchBytes) {
-      this.open.delete(tableName);
-      this.enqueue(batch);
-    }
-    if (this.bufferedBytes > this.o.maxBufferedBytes) this.dropOldest();
+    return batch;
+  }
+
+  /** Bytes not stored yet: open batches, queued and in flight. */
+  get bufferedBytes(): number {
+    let n = this.queuedBytes;
+    for (const b of this.open.values()) n += b.size;
+    return n;
   }
 
   /** True while the store is behind: a producer that can wait (a replay) should. */
@@ -130,10 +121,29 @@ export class BatchWriter implements RowSink {
     }
   }
 
+  /** Stops retrying: what is still buffered, and what fails in flight, is counted as dropped. */
+  abandon(): void {
+    this.abandoned = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    for (const b of this.queue.splice(0)) this.drop(b);
+    for (const b of this.open.values()) this.stats.rowsDropped += b.rows;
+    this.open.clear();
+    if (this.inFlight === 0) this.wake('idleWaiters');
+    this.wake('drainWaiters');
+  }
+
   private enqueue(batch: Batch): void {
     if (batch.rows === 0) return;
+    this.queuedBytes += batch.size;
     this.queue.push(batch);
     this.pump();
+  }
+
+  /** Gives up on a queued or failed batch: its rows count as dropped. */
+  private drop(batch: Batch): void {
+    this.queuedBytes -= batch.size;
+    this.stats.rowsDropped += batch.rows;
   }
 
   private pump(): void {
@@ -143,7 +153,7 @@ export class BatchWriter implements RowSink {
       this.store.insert(batch.table, batch.bytes(), batch.rows).then(
         () => {
           this.inFlight--;
-          this.release(batch);
+          this.queuedBytes -= batch.size;
           this.stats.rowsWritten += batch.rows;
           this.retryDelay = this.o.retryDelayMs;
           this.settled();
@@ -154,9 +164,8 @@ export class BatchWriter implements RowSink {
           const err = error instanceof Error ? error : new Error(String(error));
           this.o.onError?.(err, batch.table.name, batch.rows);
           if (this.abandoned || isRejectedByEngine(err)) {
-            // The engine answered and refused these rows: retrying cannot help, so count and move on.
-            this.release(batch);
-            this.stats.rowsDropped += batch.rows;
+            // Refused by the engine (retrying cannot help) or given up: count and move on.
+            this.drop(batch);
             this.settled();
             return;
           }
@@ -172,13 +181,8 @@ export class BatchWriter implements RowSink {
     }
   }
 
-  private release(batch: Batch): void {
-    this.buffered -= batch.rows;
-    this.bufferedBytes -= batch.size;
-  }
-
   private settled(): void {
-    this.stats.rowsBuffered = this.buffered;
+    this.stats.rowsBuffered = this.queue.reduce((n, b) => n + b.rows, 0);
     this.pump();
     const idle = this.queue.length === 0 && this.inFlight === 0;
     if (idle) this.wake('idleWaiters');
@@ -189,41 +193,6 @@ export class BatchWriter implements RowSink {
     const waiters = this[which];
     this[which] = [];
     for (const w of waiters) w();
-  }
-
-  private dropOldest(): void {
-    const victim = this.queue.length > 0 ? this.queue.shift() : undefined;
-    if (victim) {
-      this.release(victim);
-      this.stats.rowsDropped += victim.rows;
-      return;
-    }
-    // Nothing queued (all in flight or still open): drop the largest open batch.
-    let largest: string | undefined;
-    for (const [name, b] of this.open) if (!largest || b.rows > (this.open.get(largest)?.rows ?? 0)) largest = name;
-    if (largest) {
-      const b = this.open.get(largest) as Batch;
-      this.open.delete(largest);
-      this.release(b);
-      this.stats.rowsDropped += b.rows;
-    }
-  }
-
-  private abandoned = false;
-
-  /** Stops retrying: what is still buffered, and what fails in flight, is counted as dropped. */
-  abandon(): void {
-    this.abandoned = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    for (const b of [...this.queue, ...this.open.values()]) {
-      this.stats.rowsDropped += b.rows;
-      this.release(b);
-    }
-    this.queue.length = 0;
-    this.open.clear();
-    if (this.inFlight === 0) this.wake('idleWaiters');
-    this.wake('drainWaiters');
   }
 }
 

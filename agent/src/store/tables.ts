@@ -119,18 +119,14 @@ function table(name: string, columns: Column[], identity: string[], perSecond: b
 }
 
 /**
- * The agent writes the per-second map tables (client → server pairs); ClickHouse derives the
- * single-sided tables (one row per endpoint and role) and the minute tables from them through
- * materialized views, in C++ and without a second serialisation of the same numbers.
+ * The agent writes the map tables (client → server pairs) per second and per minute; ClickHouse
+ * derives the single-sided tables (one row per endpoint and role) from them: per second as a
+ * plain view, per minute through a materialized view. Folding seconds into minutes in the agent
+ * measured cheaper than a grouping view over every second row.
  */
 export const NETWORK_MAP_TABLES: TableDef[] = [
   table('network_map_1s', [...commonTags, ...twoSidedTags, ...networkMetricColumns], ['ip_1', 'port_1', 'ip_0', 'tap_side'], true),
-  table('network_map_1m', [...commonTags, ...twoSidedTags, ...networkMetricColumns], ['ip_1', 'port_1', 'ip_0', 'tap_side'], false, {
-    source: 'network_map_1s',
-    toMinute: true,
-    sides: 'same',
-    materialized: true,
-  }),
+  table('network_map_1m', [...commonTags, ...twoSidedTags, ...networkMetricColumns], ['ip_1', 'port_1', 'ip_0', 'tap_side'], false),
 ];
 export const NETWORK_TABLES: TableDef[] = [
   table('network_1s', [...commonTags, ...oneSidedTags, ...networkMetricColumns], ['ip', 'server_port', 'tap_side', 'role'], true, {
@@ -140,8 +136,8 @@ export const NETWORK_TABLES: TableDef[] = [
     materialized: false,
   }),
   table('network_1m', [...commonTags, ...oneSidedTags, ...networkMetricColumns], ['ip', 'server_port', 'tap_side', 'role'], false, {
-    source: 'network_map_1s',
-    toMinute: true,
+    source: 'network_map_1m',
+    toMinute: false,
     sides: 'both',
     materialized: true,
   }),

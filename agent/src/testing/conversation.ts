@@ -2,6 +2,7 @@ import { CapturedPacket, LinkType } from '../capture/captured-packet';
 import { DecodedPacket } from '../decode/decoded-packet';
 import { PacketDecoder } from '../decode/packet-decoder';
 import { FlowTracker, FlowTrackerOptions } from '../flow/flow-tracker';
+import { RowCollector } from '../store/row-collector';
 import { ethernet, ipv4, ipv6, tcpFlags, tcpSegment } from './packet-builder';
 
 export interface SegmentOptions {
@@ -67,15 +68,8 @@ export function track(
   frames: { tsUs: number; data: Buffer }[],
   options: Partial<FlowTrackerOptions> = {},
 ): { rows: Record<string, Row[]>; tracker: FlowTracker } {
-  const rows: Record<string, Row[]> = {};
-  const tracker = new FlowTracker(
-    {
-      write: (table, line) => {
-        (rows[table] ??= []).push(JSON.parse(line) as Row);
-      },
-    },
-    { host: 'test', runId: 0, ...options },
-  );
+  const sink = new RowCollector();
+  const tracker = new FlowTracker(sink, { host: 'test', runId: 0, ...options });
   const decoder = new PacketDecoder();
   const decoded = new DecodedPacket();
   for (const f of [...frames].sort((a, b) => a.tsUs - b.tsUs)) {
@@ -83,6 +77,8 @@ export function track(
     if (decoder.decode(pkt, decoded)) tracker.process(decoded);
   }
   tracker.finish();
+  const rows: Record<string, Row[]> = {};
+  for (const table of sink.tables.keys()) rows[table] = sink.rows<Row>(table);
   return { rows, tracker };
 }
 

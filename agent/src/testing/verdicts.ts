@@ -3,6 +3,7 @@ import { CaptureReader } from '../capture/capture-reader';
 import { DecodedPacket } from '../decode/decoded-packet';
 import { PacketDecoder } from '../decode/packet-decoder';
 import { FlowTracker, SegmentVerdict } from '../flow/flow-tracker';
+import { RowCollector } from '../store/row-collector';
 
 /** Frame numbers (1-based, as tshark counts them) per TCP analysis verdict of our tracker. */
 export function frameVerdicts(path: string): Record<SegmentVerdict, number[]> {
@@ -15,7 +16,7 @@ export function frameVerdicts(path: string): Record<SegmentVerdict, number[]> {
     synack_retransmission: [],
   };
   let frame = 0;
-  const tracker = new FlowTracker({ write: () => undefined }, { host: 'test', onSegmentVerdict: (v) => out[v].push(frame) });
+  const tracker = new FlowTracker(new RowCollector(), { host: 'test', onSegmentVerdict: (v) => out[v].push(frame) });
   const decoder = new PacketDecoder();
   const decoded = new DecodedPacket();
   const reader = new CaptureReader((pkt) => {
