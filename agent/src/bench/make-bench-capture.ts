@@ -6,6 +6,7 @@
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { CaptureReader } from '../capture/capture-reader';
+import { pcapGlobalHeader, writePcapRecordHeader } from '../capture/pcap-writer';
 
 interface BasePacket {
   tsUs: number;
@@ -39,13 +40,7 @@ export function makeBenchCapture(basePath: string, outPath: string, copies: numb
   for (let k = 0; k < copies; k++) for (let i = 0; i < base.length; i++) order.push({ t: base[i].tsUs - t0 + k * staggerUs, k, i });
   order.sort((a, b) => a.t - b.t);
   const fd = openSync(outPath, 'w');
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(262144, 16);
-  header.writeUInt32LE(linkType, 20);
-  writeSync(fd, header);
+  writeSync(fd, pcapGlobalHeader(linkType));
   const chunk = Buffer.alloc(4 << 20);
   let used = 0;
   const start = 1_700_000_000_000_000;
@@ -56,11 +51,7 @@ export function makeBenchCapture(basePath: string, outPath: string, copies: numb
       writeSync(fd, chunk, 0, used);
       used = 0;
     }
-    const ts = start + t;
-    chunk.writeUInt32LE(Math.floor(ts / 1e6), used);
-    chunk.writeUInt32LE(ts % 1e6, used + 4);
-    chunk.writeUInt32LE(b.data.length, used + 8);
-    chunk.writeUInt32LE(b.origLen, used + 12);
+    writePcapRecordHeader(chunk, used, start + t, b.data.length, b.origLen);
     b.data.copy(chunk, used + 16);
     rewrite(chunk, used + 16 + b.ipOffset, b.ipVersion, b.serverIs, k);
     used += need;

@@ -4,6 +4,7 @@
  * validation off).
  */
 import { parseAddress } from '../util/ip-format';
+import { PCAP_RECORD_HEADER_BYTES, pcapGlobalHeader, writePcapRecordHeader } from '../capture/pcap-writer';
 
 export interface TcpSpec {
   src: string;
@@ -157,21 +158,12 @@ export interface Frame {
 
 /** A classic little-endian µs pcap. */
 export function pcapFile(linkType: number, frames: Frame[]): Buffer {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(262144, 16);
-  header.writeUInt32LE(linkType, 20);
   const records = frames.map((f) => {
-    const r = Buffer.alloc(16);
-    r.writeUInt32LE(Math.floor(f.tsUs / 1e6), 0);
-    r.writeUInt32LE(f.tsUs % 1e6, 4);
-    r.writeUInt32LE(f.data.length, 8);
-    r.writeUInt32LE(f.origLen ?? f.data.length, 12);
+    const r = Buffer.alloc(PCAP_RECORD_HEADER_BYTES);
+    writePcapRecordHeader(r, 0, f.tsUs, f.data.length, f.origLen ?? f.data.length);
     return Buffer.concat([r, f.data]);
   });
-  return Buffer.concat([header, ...records]);
+  return Buffer.concat([pcapGlobalHeader(linkType), ...records]);
 }
 
 /** A pcapng with the given interfaces (link type, if_tsresol exponent of 10) and packets. */
