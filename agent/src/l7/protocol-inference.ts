@@ -1,0 +1,78 @@
+import { Direction, L7ProtocolModule, L7ProtocolName } from './l7-parser';
+
+/**
+ * Which application protocol a flow speaks, from its payload (ports are only hints): every
+ * module looks at the first payloads of the flow; a 'yes' decides, a lone 'maybe' on the
+ * protocol's usual port decides. A protocol confirmed on a server (a request answered) is
+ * remembered for that server, so its next connections skip the guessing. A flow that gives no
+ * answer after a few payloads stops being examined (bounded cost).
+ */
+export interface InferenceOptions {
+  /** Payloads examined per flow before giving up. */
+  maxAttempts?: number;
+  /** Servers remembered. */
+  maxServers?: number;
+}
+
+export class ProtocolInference {
+  private readonly servers = new Map<string, L7ProtocolName>();
+  private readonly maxAttempts: number;
+  private readonly maxServers: number;
+  /** Flows that were given up on. */
+  gaveUp = 0;
+
+  constructor(
+    private readonly modules: readonly L7ProtocolModule[],
+    options: InferenceOptions = {},
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.maxServers = options.maxServers ?? 100_000;
+  }
+
+  /** What a server is known to speak, if anything. */
+  known(serverKey: string): L7ProtocolModule | undefined {
+    const name = this.servers.get(serverKey);
+    return name ? this.module(name) : undefined;
+  }
+
+  /**
+   * Looks at one payload of a flow. Returns the module when decided, `null` when the flow should
+   * not be examined any further, `undefined` to wait for more payload.
+   */
+  examine(attempt: number, direction: Direction, payload: Buffer, serverPort: number, serverKey: string): L7ProtocolModule | null | undefined {
+    const remembered = this.known(serverKey);
+    if (remembered) return remembered;
+    let maybe: L7ProtocolModule | undefined;
+    let maybes = 0;
+    for (const m of this.modules) {
+      const verdict = m.detect(direction, payload, serverPort);
+      if (verdict === 'yes') return m;
+      if (verdict === 'maybe') {
+        maybes++;
+        if (m.defaultPorts.includes(serverPort)) maybe = m;
+      }
+    }
+    if (maybe && maybes === 1) return maybe;
+    if (attempt + 1 >= this.maxAttempts) {
+      this.gaveUp++;
+      return null;
+    }
+    return undefined;
+  }
+
+  /** A request of this protocol was answered on this server: remember it. */
+  confirm(serverKey: string, protocol: L7ProtocolName): void {
+    if (this.servers.get(serverKey) === protocol) return;
+    if (this.servers.size >= this.maxServers) this.servers.delete(this.servers.keys().next().value as string);
+    this.servers.set(serverKey, protocol);
+  }
+
+  /** A remembered protocol failed on this server (it changed): forget it. */
+  forget(serverKey: string): void {
+    this.servers.delete(serverKey);
+  }
+
+  private module(name: L7ProtocolName): L7ProtocolModule | undefined {
+    return this.modules.find((m) => m.name === name);
+  }
+}
