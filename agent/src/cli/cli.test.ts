@@ -15,7 +15,7 @@ const main = join(root, 'agent/dist/cli/main.js');
 const demo = join(root, 'fixtures/captures/demo-loopback.pcap');
 const workload = JSON.parse(readFileSync(join(root, 'fixtures/captures/demo-loopback.workload.json'), 'utf8')) as {
   capture: { packets: number };
-  servers: { port: number; tcp_connections: number }[];
+  servers: { protocol: string; port: number; tcp_connections: number; requests: number; responses: number; responses_by_status: Record<string, number> }[];
   refused: { port: number; connection_attempts: number }[];
   totals: { tcp_connections: number; refused_connection_attempts: number };
 };
@@ -44,6 +44,23 @@ test('replay of the demo capture matches the recorded workload', () => {
   assert.deepEqual(s.tcp.handshake_failures, { server_direct_rst: t.refused_connection_attempts });
   assert.equal(s.tcp.rtt_us.count, t.tcp_connections);
   assert.deepEqual(s.malformed, {});
+
+  // Requests and statuses per protocol, as the recording script counted them from curl and redis-cli.
+  const http = workload.servers.find((x) => x.protocol === 'http');
+  const redis = workload.servers.find((x) => x.protocol === 'redis');
+  assert.ok(http && redis);
+  assert.equal(s.l7.http1.request, http.requests);
+  assert.equal(s.l7.http1.response, http.responses);
+  assert.deepEqual(s.l7.http1.codes, http.responses_by_status);
+  const httpStatus = (range: string): number =>
+    Object.entries(http.responses_by_status).reduce((n, [code, count]) => n + (code.startsWith(range) ? count : 0), 0);
+  assert.equal(s.l7.http1.client_error, httpStatus('4'));
+  assert.equal(s.l7.http1.server_error, httpStatus('5'));
+  assert.equal(s.l7.redis.request, redis.requests);
+  assert.equal(s.l7.redis.response, redis.responses);
+  assert.equal(s.l7.redis.server_error, redis.responses_by_status.error);
+  assert.equal(s.l7.redis.response - s.l7.redis.error, redis.responses_by_status.ok);
+  assert.ok((s.l7.http1.rrt_us.min ?? 0) > 0 && (s.l7.http1.rrt_us.max ?? 0) < 1_000_000);
 
   // The same store, filtered: per server port, and per observation point (loopback is `local`).
   for (const server of workload.servers) {

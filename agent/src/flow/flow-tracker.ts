@@ -3,6 +3,11 @@ import { NetworkAggregator, RowSink } from '../aggregate/network-aggregator';
 import { L7_PROTOCOL_NAMES } from '../aggregate/l7-protocols';
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet';
 import { formatAddress } from '../util/ip-format';
+import { micros } from '../util/time-format';
+import { FlowL7 } from '../l7/flow-l7';
+import { L7Record, L7ProtocolModule, ParserOptions } from '../l7/l7-parser';
+import { FlowContext, L7Output } from '../l7/l7-output';
+import { ProtocolInference } from '../l7/protocol-inference';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METERED_METRICS } from './flow-meter';
 import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TimeoutClass } from './flow-table';
@@ -49,6 +54,13 @@ export interface FlowTrackerOptions {
    * packet by packet with another analyser.
    */
   onSegmentVerdict?: (verdict: SegmentVerdict) => void;
+  /** Application protocols to recognise and parse; without it only L4 is analysed. */
+  l7?: {
+    modules: readonly L7ProtocolModule[];
+    parser?: ParserOptions;
+    /** A request without a response for this long is a timeout (SPEC §3: TCP 300 s, UDP 150 s). */
+    requestTimeoutUs?: { tcp: number; udp: number };
+  };
 }
 
 export type SegmentVerdict = 'retransmission' | 'out_of_order' | 'keep_alive' | 'zero_window' | 'syn_retransmission' | 'synack_retransmission';
@@ -68,6 +80,8 @@ const enum Bit {
   SeqInitServer = 1 << 8,
   MidStream = 1 << 9,
   HandshakeAck = 1 << 10,
+  /** Protocol inference gave up on this flow. */
+  L7Off = 1 << 11,
 }
 
 const enum SegmentKind {
@@ -109,6 +123,11 @@ export class FlowTracker {
   private minuteFlowIds: number[] = [];
   private nowUs = 0;
   private nextSecondUs = -1;
+  private readonly inference: ProtocolInference | undefined;
+  private readonly l7Out: L7Output | undefined;
+  /** Application-layer state of the flows that carried payload, by slot. */
+  private readonly l7Flows = new Map<number, FlowL7>();
+  readonly l7Stats = { records: 0, flowsParsed: 0 };
 
   constructor(
     private readonly sink: RowSink,
@@ -120,6 +139,10 @@ export class FlowTracker {
     this.local = options.localAddresses ?? new LocalAddresses();
     this.serverPorts = new Set(options.serverPorts ?? DEFAULT_SERVER_PORTS);
     this.hostJson = JSON.stringify(options.host);
+    if (options.l7) {
+      this.inference = new ProtocolInference(options.l7.modules);
+      this.l7Out = new L7Output(sink, options.host);
+    }
     this.runIdHigh = (options.runId ?? Math.floor(Math.random() * 0x1fffff)) * 0x100000000;
   }
 
@@ -146,6 +169,7 @@ export class FlowTracker {
     if (proto === IpProto.TCP) side = this.tcp(slot, side, p, ts);
     const rowBase = this.aggregator.rowBase(flows, slot);
     this.countPacket(slot, side, rowBase, p);
+    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payload.length > 0 || p.tcpFlags & TcpFlag.SYN)) this.l7Packet(slot, side, p, ts);
     this.noteMinute(slot);
     flows.touch(slot, this.timeoutClassOf(slot));
   }
@@ -169,6 +193,7 @@ export class FlowTracker {
     }
     if (this.flows.size > 0) return false;
     this.aggregator.flush();
+    this.l7Out?.flush();
     this.minuteSlots = [];
     this.minuteFlowIds = [];
     return true;
@@ -183,8 +208,11 @@ export class FlowTracker {
     const second = Math.floor(ts / 1_000_000);
     const minute = second - (second % 60);
     if (this.aggregator.currentMinute >= 0 && minute !== this.aggregator.currentMinute) this.reportMinute();
+    const newMinute = this.aggregator.currentMinute >= 0 && minute !== this.aggregator.currentMinute;
     this.aggregator.beginSecond(second);
+    this.l7Out?.beginSecond(second);
     this.nextSecondUs = (second + 1) * 1_000_000;
+    if (newMinute) this.expireRequests(ts);
     this.expire(ts);
   }
 
@@ -543,6 +571,81 @@ export class FlowTracker {
     return TimeoutClass.Opening;
   }
 
+  /** Hands a packet's payload to the flow's application layer, creating it on first payload. */
+  private l7Packet(slot: number, side: number, p: DecodedPacket, ts: number): void {
+    const flows = this.flows;
+    const tcp = flows.proto[slot] === IpProto.TCP;
+    let f = this.l7Flows.get(slot);
+    if (!f) {
+      const ip1 = formatAddress(flows.ipVersion[slot], flows.addr, slot * 8 + 4);
+      const port1 = flows.port[slot * 2 + 1];
+      f = new FlowL7(this.inference as ProtocolInference, `${ip1}:${port1}`, port1, tcp, this.options.l7?.parser);
+      this.l7Flows.set(slot, f);
+    }
+    const direction = side as 0 | 1;
+    const syn = (p.tcpFlags & TcpFlag.SYN) !== 0;
+    if (tcp) {
+      if (syn) f.syn(direction, p.seq);
+      if (p.payload.length > 0) f.tcpSegment(direction, syn ? (p.seq + 1) >>> 0 : p.seq, p.payload, ts);
+    } else {
+      f.message(direction, p.payload, ts);
+    }
+    const protocol = f.protocol;
+    if (protocol && flows.l7Protocol[slot] === 0) {
+      flows.l7Protocol[slot] = L7_PROTOCOL_NAMES.indexOf(protocol.name);
+      // Rows of this flow are keyed by protocol from now on.
+      flows.rowSecond[slot] = NO_INTERVAL;
+      this.l7Stats.flowsParsed++;
+    }
+    this.emitL7(slot, f.take());
+    if (!f.active) {
+      this.l7Flows.delete(slot);
+      flows.bits[slot] |= Bit.L7Off;
+    }
+  }
+
+  /** Requests waiting longer than the request timeout become timeout records (every minute). */
+  private expireRequests(nowUs: number): void {
+    const timeouts = this.options.l7?.requestTimeoutUs ?? { tcp: 300_000_000, udp: 150_000_000 };
+    for (const [slot, f] of this.l7Flows) {
+      f.expire(nowUs, this.flows.proto[slot] === IpProto.TCP ? timeouts.tcp : timeouts.udp);
+      this.emitL7(slot, f.take());
+    }
+  }
+
+  private emitL7(slot: number, records: L7Record[]): void {
+    if (records.length === 0 || !this.l7Out) return;
+    const flows = this.flows;
+    const v = flows.ipVersion[slot];
+    const ctx: FlowContext = {
+      tapSide: TAP_SIDES[flows.tapSide[slot]],
+      signalSource: 'packet',
+      transport: flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp',
+      flowId: this.runIdHigh + flows.serial[slot],
+      ip0: formatAddress(v, flows.addr, slot * 8),
+      ip1: formatAddress(v, flows.addr, slot * 8 + 4),
+      port0: flows.port[slot * 2],
+      port1: flows.port[slot * 2 + 1],
+    };
+    const row = this.aggregator.rowBase(flows, slot);
+    const slab = this.aggregator.slab;
+    for (const r of records) {
+      const c = this.l7Out.record(ctx, r);
+      this.l7Stats.records++;
+      slab[row + NM.l7_request] += c.request;
+      slab[row + NM.l7_response] += c.response;
+      slab[row + NM.l7_error] += c.clientError + c.serverError;
+      slab[row + NM.l7_client_error] += c.clientError;
+      slab[row + NM.l7_server_error] += c.serverError;
+      slab[row + NM.l7_timeout] += c.timeout;
+      if (c.rrtUs >= 0) {
+        slab[row + NM.l7_rrt_sum] += c.rrtUs;
+        slab[row + NM.l7_rrt_count]++;
+        if (c.rrtUs > slab[row + NM.l7_rrt_max]) slab[row + NM.l7_rrt_max] = c.rrtUs;
+      }
+    }
+  }
+
   /** The close type a flow gets when it ends in its current state (SPEC §5). */
   classify(slot: number): number {
     const flows = this.flows;
@@ -571,6 +674,12 @@ export class FlowTracker {
 
   private closeFlow(slot: number, closeType: number): void {
     const flows = this.flows;
+    const l7 = this.l7Flows.get(slot);
+    if (l7) {
+      l7.close(flows.lastUs[slot]);
+      this.emitL7(slot, l7.take());
+      this.l7Flows.delete(slot);
+    }
     const row = this.aggregator.rowBase(flows, slot);
     const slab = this.aggregator.slab;
     slab[row + NM.closed_flow]++;
@@ -597,7 +706,7 @@ export class FlowTracker {
     b.ascii(',"l7_protocol":"').ascii(L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '').ascii('","flow_id":').int(this.runIdHigh + flows.serial[slot]);
     b.ascii(',"ip_0":"').ascii(ip0).ascii('","ip_1":"').ascii(ip1).ascii('","port_0":').int(flows.port[slot * 2]).ascii(',"port_1":').int(port1);
     b.ascii(',"service_0":"').ascii(ip0).ascii('","service_1":"').ascii(ip1).ascii(':').int(port1).ascii('","vlan":').int(flows.vlan[slot]);
-    b.ascii(',"start_time":"').ascii(microsText(start)).ascii('","end_time":"').ascii(microsText(end)).ascii('","duration":').int(end - start);
+    b.ascii(',"start_time":"').ascii(micros(start)).ascii('","end_time":"').ascii(micros(end)).ascii('","duration":').int(end - start);
     b.ascii(',"direction_score":').int(flows.directionScore[slot]);
     b.ascii(',"tcp_flags_0":').int(flows.flagsSeen[slot * 2]).ascii(',"tcp_flags_1":').int(flows.flagsSeen[slot * 2 + 1]);
     for (let i = 0; i < FLOW_LOG_METRICS.length; i++) {
@@ -644,14 +753,4 @@ function loadAddress(p: DecodedPacket, source: boolean, out: Uint32Array): void 
   out[1] = b.readUInt32BE(4);
   out[2] = b.readUInt32BE(8);
   out[3] = b.readUInt32BE(12);
-}
-
-/**
- * DateTime64(6) text: seconds since the epoch, zero-padded to 10 digits (ClickHouse reads a
- * shorter integer part as a date), then 6 decimals.
- */
-function microsText(us: number): string {
-  const whole = Math.floor(us / 1_000_000);
-  const frac = Math.round(us - whole * 1_000_000);
-  return `${String(whole).padStart(10, '0')}.${String(frac).padStart(6, '0')}`;
 }

@@ -91,7 +91,8 @@ export class FlowL7 {
       this.module = found;
       this.parser = found.create(this.options);
     }
-    this.parser.feed(direction, data, tsUs);
+    // The capture source reuses its buffers: the parser gets bytes it may keep.
+    this.parser.feed(direction, Buffer.from(data), tsUs);
     this.collect();
   }
 

@@ -30,7 +30,11 @@ export interface L7Record {
   responseCode?: number;
   /** Error text or name (MySQL error message, Redis error prefix, gRPC message…). */
   responseException?: string;
-  /** Capture time of the request's first byte / the response's last byte, µs since the epoch. */
+  /**
+   * Capture times of the request and of the response, µs since the epoch. Each protocol times
+   * them the way its tshark dissector does (e.g. HTTP: the segments completing each message;
+   * MySQL: the first server packet after a command), so response times compare with tshark.
+   */
   requestTimeUs?: number;
   responseTimeUs?: number;
   /** Bytes of the request / response messages on the wire (-1 when unknown). */
@@ -75,7 +79,7 @@ export interface ParserStats {
 export interface L7Parser {
   readonly protocol: L7ProtocolName;
   readonly stats: ParserStats;
-  /** In-order payload of one direction; `tsUs` is the capture time of these bytes. */
+  /** In-order payload of one direction (the parser may keep the buffer); `tsUs` is its capture time. */
   feed(direction: Direction, data: Buffer, tsUs: number): void;
   /** `bytes` of this direction were lost (capture gap): drop partial state, resync. */
   gap(direction: Direction, bytes: number): void;

@@ -5,6 +5,8 @@ import { DecodeCounters } from '../decode/decode-counters';
 import { DecodedPacket } from '../decode/decoded-packet';
 import { PacketDecoder } from '../decode/packet-decoder';
 import { FlowTracker, FlowTrackerStats } from '../flow/flow-tracker';
+import { ParserOptions } from '../l7/l7-parser';
+import { ALL_L7_MODULES } from '../l7/modules';
 import { LocalAddresses } from '../flow/tap-side';
 import { BatchWriter, BatchWriterStats } from '../store/batch-writer';
 import { SchemaOptions } from '../store/schema';
@@ -18,6 +20,8 @@ export interface ReplayOptions {
   localAddresses?: readonly string[];
   host?: string;
   maxFlows?: number;
+  /** Application protocols: parsed by default; `false` for L4 only. */
+  l7?: false | { parser?: ParserOptions };
   /** Table layout when the store is created (a cluster name for Replicated/Distributed tables). */
   schema?: SchemaOptions;
   /** Reports bytes of the input consumed so far (for progress bars). */
@@ -49,6 +53,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     host,
     maxFlows: o.maxFlows,
     localAddresses: new LocalAddresses(o.localAddresses ?? []),
+    l7: o.l7 === false ? undefined : { modules: ALL_L7_MODULES, parser: o.l7?.parser },
   });
   const decoder = new PacketDecoder();
   const decoded = new DecodedPacket();

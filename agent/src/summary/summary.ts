@@ -9,6 +9,19 @@ export interface SummaryFilter {
 }
 
 /** The replay/summary report, read back from the store (documented in the README). */
+/** Request/response counts of one application protocol (SPEC §3, §4), from the request log. */
+export interface L7Summary {
+  request: number;
+  response: number;
+  error: number;
+  client_error: number;
+  server_error: number;
+  timeout: number;
+  /** Response code → responses with it. */
+  codes: Record<string, number>;
+  rrt_us: { min: number | null; avg: number | null; max: number | null };
+}
+
 export interface Summary {
   packets: number;
   bytes: number;
@@ -31,6 +44,8 @@ export interface Summary {
     handshake_failures: Record<string, number>;
     rtt_us: { count: number; avg: number | null; max: number | null };
   };
+  /** Per application protocol (`http1`, `http2`, `grpc`, `dubbo`, `mysql`, `redis`, `kafka`, `mqtt`, `dns`, `tls`). */
+  l7: Record<string, L7Summary>;
 }
 
 const TAP_SIDE_VALUES = ['c', 's', 'c-nd', 's-nd', 'c-hv', 's-hv', 'c-gw-hv', 's-gw-hv', 'c-gw', 's-gw', 'local', 'rest', 'c-p', 's-p', 'c-app', 's-app', 'app'];
@@ -88,6 +103,42 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
   const flows = { tcp: 0, udp: 0 };
   for (const r of flowRows) if (r.protocol === 'tcp' || r.protocol === 'udp') flows[r.protocol] = num(r.n);
   const rttCount = num(t?.rtt_count);
+  const counted = "attributes['counts_as_request'] = '1'";
+  const l7Rows = await store.query<Record<string, unknown>>(
+    `SELECT l7_protocol, countIf(${counted}) AS request,
+            countIf(${counted} AND response_status != 'timeout') AS response,
+            countIf(${counted} AND response_status = 'client_error') AS client_error,
+            countIf(${counted} AND response_status = 'server_error') AS server_error,
+            countIf(${counted} AND response_status = 'timeout') AS timeout,
+            minIf(response_duration, ${counted} AND response_status != 'timeout') AS rrt_min,
+            avgIf(response_duration, ${counted} AND response_status != 'timeout') AS rrt_avg,
+            maxIf(response_duration, ${counted} AND response_status != 'timeout') AS rrt_max
+     FROM flow_log.l7_flow_log ${where(filter, 'port_1')} GROUP BY l7_protocol ORDER BY l7_protocol`,
+    params,
+  );
+  const codeRows = await store.query<{ l7_protocol: string; code: number; n: string }>(
+    `SELECT l7_protocol, response_code AS code, count() AS n FROM flow_log.l7_flow_log
+     ${where(filter, 'port_1', [counted, "response_status != 'timeout'"])} GROUP BY l7_protocol, code ORDER BY code`,
+    params,
+  );
+  const l7: Record<string, L7Summary> = {};
+  for (const r of l7Rows) {
+    const response = num(r.response);
+    l7[String(r.l7_protocol)] = {
+      request: num(r.request),
+      response,
+      error: num(r.client_error) + num(r.server_error),
+      client_error: num(r.client_error),
+      server_error: num(r.server_error),
+      timeout: num(r.timeout),
+      codes: {},
+      rrt_us: response ? { min: num(r.rrt_min), avg: num(r.rrt_avg), max: num(r.rrt_max) } : { min: null, avg: null, max: null },
+    };
+  }
+  for (const c of codeRows) {
+    const entry = l7[c.l7_protocol];
+    if (entry) entry.codes[String(c.code)] = num(c.n);
+  }
   return {
     packets: filtered ? num(t?.packets) : num(capture?.packets),
     bytes: filtered ? num(t?.bytes) : num(capture?.bytes),
@@ -109,6 +160,7 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
       handshake_failures: handshakeFailures,
       rtt_us: { count: rttCount, avg: rttCount ? num(t?.rtt_sum) / rttCount : null, max: rttCount ? num(t?.rtt_max) : null },
     },
+    l7,
   };
 }
 
@@ -133,5 +185,11 @@ export function formatSummary(s: Summary): string {
   lines.push(`handshake rtt  ${s.tcp.rtt_us.count ? `${s.tcp.rtt_us.avg?.toFixed(1)} µs avg, ${s.tcp.rtt_us.max} µs max over ${s.tcp.rtt_us.count}` : 'none'}`);
   lines.push(`close types    ${kv(s.tcp.close_types)}`);
   lines.push(`handshake fail ${kv(s.tcp.handshake_failures)}`);
+  for (const [protocol, l] of Object.entries(s.l7)) {
+    const rrt = l.rrt_us.avg === null ? '' : `, rrt ${l.rrt_us.avg.toFixed(0)} µs avg (${l.rrt_us.min}–${l.rrt_us.max})`;
+    lines.push(
+      `${protocol.padEnd(14)} ${l.request} requests, ${l.response} responses, ${l.client_error} client errors, ${l.server_error} server errors, ${l.timeout} timeouts${rrt}; codes ${kv(l.codes)}`,
+    );
+  }
   return lines.join('\n');
 }

@@ -1,0 +1,486 @@
+/**
+ * HTTP/1.0 and HTTP/1.1 parser (RFC 9112): one state machine per flow, requests on direction 0,
+ * responses on direction 1, paired in order through a FIFO of outstanding requests (keep-alive
+ * and pipelining).
+ *
+ * Message ends: Content-Length, chunked transfer coding (trailers included), no body for HEAD
+ * responses and 1xx/204/304, a response without length ends at connection close. Interim 1xx
+ * responses (not 101) are not final responses. After `101 Switching Protocols` (or a 2xx answer
+ * to CONNECT) the flow is no longer HTTP/1: the record is emitted and parsing stops.
+ *
+ * Timing matches the corpus oracle (tshark `http.time`): `requestTimeUs` is the time of the feed
+ * that completed the request (headers and body), `responseTimeUs` the time of the feed that
+ * completed the response.
+ */
+import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, ResponseStatus } from '../l7-parser';
+import { detectHttp1 } from './detect';
+import { contentLength, isChunked, isTokenChar, MAX_METHOD, parseHeaderLines, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
+import { endpointOfPath, pathOfTarget } from './path-normalizer';
+import { extractTraceContext } from './trace-context';
+
+export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['user-agent', 'content-type', 'referer'];
+/** The SSDP multicast groups (IPv4, IPv6 link- and site-local), port 1900. */
+const SSDP_HOST = /^(239\.255\.255\.250|\[ff0[25]::c\])(:1900)?$/i;
+const DEFAULT_MAX_BUFFER = 64 * 1024;
+/** Longest chunk-size or trailer line accepted. */
+const MAX_CHUNK_LINE = 4096;
+
+type Mode = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'until-close' | 'dead';
+
+/** Counters beyond ParserStats (HTTP-specific). */
+export interface Http1Stats {
+  /** Requests that expect a response on this flow. */
+  requests: number;
+  /** Requests logged as one-way (SSDP multicast). */
+  oneWayRequests: number;
+  /** Final responses (paired or not). */
+  responses: number;
+  /** Interim 1xx responses other than 101 (counted, never paired). */
+  interimResponses: number;
+  /** Final responses with no outstanding request (capture began mid-stream): skipped. */
+  responsesWithoutRequest: number;
+  /** Requests whose response began in a capture gap (recorded with status 'unknown'). */
+  responsesLost: number;
+  /** 101 Switching Protocols / CONNECT tunnels after which parsing stopped. */
+  upgrades: number;
+  /** Status codes of every response seen (interim included), as tshark's status_counts. */
+  statusCounts: Record<string, number>;
+}
+
+interface PendingRequest {
+  line: LenientRequestLine;
+  domain: string;
+  resource: string;
+  endpoint: string;
+  headers: Map<string, string>;
+  length: number;
+  /** Time of the feed that completed the request (the head's time while the body is incomplete). */
+  timeUs: number;
+  complete: boolean;
+  /** Expects no response on this flow (logged with countsAsRequest false). */
+  oneWay: boolean;
+}
+
+interface CurrentResponse {
+  code: number;
+  version: string;
+  headers: Map<string, string>;
+  request: PendingRequest | undefined;
+}
+
+interface Side {
+  mode: Mode;
+  /** Unconsumed bytes of an incomplete head or chunk line (never body bytes). */
+  pending: Buffer;
+  /** Offset in `pending` where the search for the end of the head resumes. */
+  scanFrom: number;
+  /** Body or chunk bytes still expected. */
+  remaining: number;
+  /** Bytes of the current message so far. */
+  msgBytes: number;
+  lastTs: number;
+}
+
+function newSide(): Side {
+  return { mode: 'head', pending: Buffer.alloc(0), scanFrom: 0, remaining: 0, msgBytes: 0, lastTs: 0 };
+}
+
+function isDead(side: Side): boolean {
+  return side.mode === 'dead';
+}
+
+function statusOf(code: number): ResponseStatus {
+  if (code >= 400 && code < 500) return 'client_error';
+  if (code >= 500 && code < 600) return 'server_error';
+  return 'ok';
+}
+
+/** Whether `p` (no complete line yet) can still become a start line of this direction. */
+function plausibleStart(direction: Direction, p: Buffer, start: number): boolean {
+  const n = p.length - start;
+  if (direction === 1) {
+    const http = 'HTTP/1.';
+    for (let i = 0; i < Math.min(n, http.length); i++) if (p[start + i] !== http.charCodeAt(i)) return false;
+    return true;
+  }
+  let i = 0;
+  while (i < n && i <= MAX_METHOD && isTokenChar(p[start + i])) i++;
+  if (i === n) return i <= MAX_METHOD;
+  return i > 0 && i <= MAX_METHOD && p[start + i] === 0x20;
+}
+
+class Http1Parser implements L7Parser {
+  readonly protocol = 'http1' as const;
+  readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
+  readonly http1Stats: Http1Stats = { requests: 0, oneWayRequests: 0, responses: 0, interimResponses: 0, responsesWithoutRequest: 0, responsesLost: 0, upgrades: 0, statusCounts: {} };
+  private readonly sides: [Side, Side] = [newSide(), newSide()];
+  private readonly outstanding: PendingRequest[] = [];
+  /** The request whose body is being read (direction 0). */
+  private currentRequest: PendingRequest | undefined;
+  private currentResponse: CurrentResponse | undefined;
+  private records: L7Record[] = [];
+  private readonly allowList: readonly string[];
+  private readonly segments: number;
+  private readonly maxBuffer: number;
+
+  constructor(options: ParserOptions) {
+    this.allowList = (options.httpHeaderAllowList ?? DEFAULT_HEADER_ALLOW_LIST).map((h) => h.toLowerCase());
+    this.segments = options.endpointPathSegments ?? 2;
+    this.maxBuffer = Math.max(256, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
+  }
+
+  /** Bytes buffered per direction (for tests of the bound). */
+  bufferedBytes(direction: Direction): number {
+    return this.sides[direction].pending.length;
+  }
+
+  feed(direction: Direction, data: Buffer, tsUs: number): void {
+    const side = this.sides[direction];
+    if (side.mode === 'dead' || data.length === 0) return;
+    side.lastTs = tsUs;
+    let buf = data;
+    if (side.pending.length > 0) {
+      buf = Buffer.concat([side.pending, data]);
+      side.pending = Buffer.alloc(0);
+    }
+    let off = 0;
+    loop: while (off < buf.length && !isDead(side)) {
+      switch (side.mode) {
+        case 'head': {
+          const next = this.readHead(direction, side, buf, off, tsUs);
+          if (next < 0) break loop;
+          off = next;
+          break;
+        }
+        case 'body': {
+          const n = Math.min(side.remaining, buf.length - off);
+          side.remaining -= n;
+          side.msgBytes += n;
+          off += n;
+          if (side.remaining === 0) this.finishMessage(direction, tsUs);
+          break;
+        }
+        case 'until-close':
+          side.msgBytes += buf.length - off;
+          off = buf.length;
+          break;
+        case 'chunk-data': {
+          const n = Math.min(side.remaining, buf.length - off);
+          side.remaining -= n;
+          side.msgBytes += n;
+          off += n;
+          if (side.remaining === 0) side.mode = 'chunk-crlf';
+          break;
+        }
+        case 'chunk-size':
+        case 'chunk-crlf':
+        case 'trailers': {
+          const next = this.readChunkLine(direction, side, buf, off, tsUs);
+          if (next < 0) break loop;
+          off = next;
+          break;
+        }
+      }
+    }
+    // Keep an incomplete head or chunk line (a copy: the caller owns `data`).
+    if (off < buf.length && !isDead(side)) side.pending = Buffer.from(buf.subarray(off));
+  }
+
+  /** Head mode: returns the new offset, or -1 when the head is incomplete (kept in `pending`). */
+  private readHead(direction: Direction, side: Side, buf: Buffer, off: number, tsUs: number): number {
+    if (side.scanFrom === 0) {
+      // Empty lines between messages are tolerated.
+      if (buf[off] === 0x0a) return off + 1;
+      if (buf[off] === 0x0d) {
+        if (off + 1 >= buf.length) return -1;
+        if (buf[off + 1] === 0x0a) return off + 2;
+      }
+    }
+    const lf = buf.indexOf(0x0a, off);
+    if (lf < 0) {
+      if (!plausibleStart(direction, buf, off) || buf.length - off > this.maxBuffer) return this.skip(side, buf, buf.length, off);
+      return -1;
+    }
+    const lineEnd = lf > off && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+    const first = buf.subarray(off, lineEnd);
+    const request = direction === 0 ? (parseRequestLine(first) ?? parseRequestLineLenient(first)) : undefined;
+    const status = direction === 1 ? parseStatusLine(first) : undefined;
+    if (!request && !status) return this.skip(side, buf, lf + 1, off);
+    // Find the empty line that ends the head, resuming where the last search stopped.
+    let lineStart = Math.max(lf + 1, off + side.scanFrom);
+    for (;;) {
+      const next = buf.indexOf(0x0a, lineStart);
+      if (next < 0) break;
+      if (next === lineStart || (next === lineStart + 1 && buf[lineStart] === 0x0d)) {
+        const headEnd = next + 1;
+        side.scanFrom = 0;
+        this.onHead(direction, side, buf.subarray(off, lineStart), headEnd - off, request, status, tsUs);
+        return headEnd;
+      }
+      lineStart = next + 1;
+    }
+    if (buf.length - off > this.maxBuffer) {
+      // A head larger than the buffer: give it up and resynchronise on a later start line.
+      this.stats.parseErrors++;
+      return this.skip(side, buf, buf.length, off);
+    }
+    side.scanFrom = lineStart - off;
+    return -1;
+  }
+
+  private skip(side: Side, buf: Buffer, to: number, from: number): number {
+    this.stats.bytesSkipped += to - from;
+    side.scanFrom = 0;
+    return to;
+  }
+
+  private onHead(direction: Direction, side: Side, head: Buffer, headBytes: number, request: LenientRequestLine | undefined, status: ReturnType<typeof parseStatusLine>, tsUs: number): void {
+    this.stats.messages++;
+    const lines = splitLines(head);
+    const headers = parseHeaderLines(lines.slice(1));
+    side.msgBytes = headBytes;
+    const chunked = isChunked(headers);
+    const length = contentLength(headers);
+    if (direction === 0 && request) {
+      const req = this.makeRequest(request, headers, tsUs);
+      if (req.oneWay) this.http1Stats.oneWayRequests++;
+      else this.http1Stats.requests++;
+      if (!req.oneWay) this.outstanding.push(req);
+      this.currentRequest = req;
+      if (chunked) this.startChunked(side);
+      else if (length > 0) this.startBody(side, length);
+      else this.finishMessage(0, tsUs);
+      return;
+    }
+    if (direction !== 1 || !status) return;
+    const code = status.code;
+    this.http1Stats.statusCounts[code] = (this.http1Stats.statusCounts[code] ?? 0) + 1;
+    if (code < 200 && code !== 101) {
+      this.http1Stats.interimResponses++;
+      side.msgBytes = 0;
+      return;
+    }
+    this.http1Stats.responses++;
+    const req = this.outstanding.shift();
+    if (!req) this.http1Stats.responsesWithoutRequest++;
+    else if (req === this.currentRequest) {
+      // Answered before its body ended (e.g. an early error): its time is the last seen.
+      req.complete = true;
+    }
+    this.currentResponse = { code, version: status.version, headers, request: req };
+    const method = req?.line.method.toUpperCase();
+    if (code === 101 || (method === 'CONNECT' && code >= 200 && code < 300)) {
+      // The connection leaves HTTP/1: emit, then stop parsing both directions.
+      this.http1Stats.upgrades++;
+      this.finishMessage(1, tsUs);
+      this.sides[0].mode = 'dead';
+      this.sides[1].mode = 'dead';
+      this.sides[0].pending = Buffer.alloc(0);
+      this.sides[1].pending = Buffer.alloc(0);
+      return;
+    }
+    if (method === 'HEAD' || code === 204 || code === 304) this.finishMessage(1, tsUs);
+    else if (chunked) this.startChunked(side);
+    else if (length >= 0) {
+      if (length === 0) this.finishMessage(1, tsUs);
+      else this.startBody(side, length);
+    } else side.mode = 'until-close';
+  }
+
+  private startBody(side: Side, length: number): void {
+    side.mode = 'body';
+    side.remaining = length;
+  }
+
+  private startChunked(side: Side): void {
+    side.mode = 'chunk-size';
+    side.remaining = 0;
+  }
+
+  /** Chunk-size line, the CR LF after chunk data, or a trailer line. */
+  private readChunkLine(direction: Direction, side: Side, buf: Buffer, off: number, tsUs: number): number {
+    const lf = buf.indexOf(0x0a, off);
+    if (lf < 0) {
+      if (buf.length - off > MAX_CHUNK_LINE) return this.chunkError(direction, side, buf, off, tsUs);
+      return -1; // kept in pending by feed()
+    }
+    if (lf - off > MAX_CHUNK_LINE) return this.chunkError(direction, side, buf, off, tsUs);
+    const lineEnd = lf > off && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+    const line = buf.toString('latin1', off, lineEnd);
+    side.msgBytes += lf + 1 - off;
+    if (side.mode === 'chunk-crlf') {
+      if (line.length !== 0) return this.chunkError(direction, side, buf, off, tsUs, lf + 1);
+      side.mode = 'chunk-size';
+      return lf + 1;
+    }
+    if (side.mode === 'trailers') {
+      if (line.length === 0) this.finishMessage(direction, tsUs);
+      return lf + 1;
+    }
+    const m = /^\s*([0-9a-fA-F]{1,12})\s*(;.*)?$/.exec(line);
+    if (!m) return this.chunkError(direction, side, buf, off, tsUs, lf + 1);
+    const size = parseInt(m[1], 16);
+    if (size === 0) side.mode = 'trailers';
+    else {
+      side.mode = 'chunk-data';
+      side.remaining = size;
+    }
+    return lf + 1;
+  }
+
+  /** A malformed chunked body: end the message here and resynchronise on the next head. */
+  private chunkError(direction: Direction, side: Side, buf: Buffer, off: number, tsUs: number, to = buf.length): number {
+    this.stats.parseErrors++;
+    this.finishMessage(direction, tsUs);
+    return this.skip(side, buf, to, off);
+  }
+
+  private makeRequest(line: LenientRequestLine, headers: Map<string, string>, tsUs: number): PendingRequest {
+    const method = line.method.toUpperCase();
+    let domain = headers.get('host') ?? '';
+    let resource: string;
+    let endpoint: string;
+    if (method === 'CONNECT' || !/^[/*]|^[a-z][a-z0-9+.-]*:\/\//i.test(line.target)) {
+      // Authority form (CONNECT) or no target at all (a malformed request line).
+      resource = line.target;
+      endpoint = line.target;
+      if (domain === '') domain = line.target;
+    } else {
+      const abs = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(line.target);
+      if (abs && domain === '') domain = abs[1];
+      resource = pathOfTarget(line.target);
+      endpoint = resource === '*' ? '*' : endpointOfPath(resource, this.segments);
+    }
+    // SSDP (HTTP over UDP multicast, M-SEARCH / NOTIFY): answers, if any, come on other flows.
+    const oneWay = SSDP_HOST.test(domain);
+    return { line, domain, resource, endpoint, headers, length: 0, timeUs: tsUs, complete: false, oneWay };
+  }
+
+  private finishMessage(direction: Direction, tsUs: number): void {
+    const side = this.sides[direction];
+    const bytes = side.msgBytes;
+    side.mode = 'head';
+    side.msgBytes = 0;
+    side.remaining = 0;
+    if (direction === 0) {
+      const req = this.currentRequest;
+      this.currentRequest = undefined;
+      if (req && !req.complete) {
+        req.complete = true;
+        req.length = bytes;
+        req.timeUs = tsUs;
+      } else if (req) req.length = bytes;
+      if (req?.oneWay) this.records.push(this.makeRecord(req, undefined, 0, undefined, 'ok'));
+      return;
+    }
+    const resp = this.currentResponse;
+    this.currentResponse = undefined;
+    if (!resp || !resp.request) return;
+    this.records.push(this.makeRecord(resp.request, resp, bytes, tsUs));
+  }
+
+  private makeRecord(req: PendingRequest, resp: CurrentResponse | undefined, responseBytes: number, tsUs: number | undefined, missing: ResponseStatus = 'timeout'): L7Record {
+    const get = (name: string): string | undefined => req.headers.get(name);
+    const trace = extractTraceContext(get);
+    const record: L7Record = {
+      protocol: 'http1',
+      version: req.line.version,
+      requestType: req.line.method,
+      requestDomain: req.domain,
+      requestResource: req.resource,
+      endpoint: req.endpoint,
+      status: resp ? statusOf(resp.code) : missing,
+      requestTimeUs: req.timeUs,
+      requestLength: req.length,
+      responseLength: resp ? responseBytes : 0,
+      countsAsRequest: !req.oneWay,
+    };
+    if (resp) {
+      record.responseCode = resp.code;
+      record.responseTimeUs = tsUs;
+    }
+    if (trace.traceId !== undefined) record.traceId = trace.traceId;
+    if (trace.spanId !== undefined) record.spanId = trace.spanId;
+    if (trace.parentSpanId !== undefined) record.parentSpanId = trace.parentSpanId;
+    const xRequestId = req.headers.get('x-request-id') ?? resp?.headers.get('x-request-id');
+    if (xRequestId !== undefined) record.xRequestId = xRequestId;
+    const attributes: Record<string, string> = {};
+    let any = false;
+    for (const name of this.allowList) {
+      const v = req.headers.get(name) ?? resp?.headers.get(name);
+      if (v !== undefined) {
+        attributes[name] = v;
+        any = true;
+      }
+    }
+    if (any) record.attributes = attributes;
+    return record;
+  }
+
+  gap(direction: Direction, bytes: number): void {
+    const side = this.sides[direction];
+    if (side.mode === 'dead') return;
+    if (side.mode === 'until-close') {
+      side.msgBytes += bytes;
+      return;
+    }
+    if (side.mode === 'body' && bytes < side.remaining && side.pending.length === 0) {
+      // Lost bytes inside a body of known length: still in step.
+      side.remaining -= bytes;
+      side.msgBytes += bytes;
+      return;
+    }
+    if (direction === 1 && side.mode === 'head') {
+      // The lost bytes began a response (the previous one had ended): the oldest outstanding
+      // request lost its answer. Dropping it keeps the later responses paired with their requests.
+      const req = this.outstanding.shift();
+      if (req) {
+        this.http1Stats.responsesLost++;
+        this.records.push(this.makeRecord(req, undefined, 0, undefined, 'unknown'));
+      }
+    }
+    side.pending = Buffer.alloc(0);
+    side.scanFrom = 0;
+    if (side.mode !== 'head') {
+      this.stats.parseErrors++;
+      this.finishMessage(direction, side.lastTs);
+    }
+    side.mode = 'head';
+  }
+
+  expire(nowUs: number, timeoutUs: number): void {
+    while (this.outstanding.length > 0) {
+      const req = this.outstanding[0];
+      if (!req.complete || nowUs - req.timeUs <= timeoutUs) break;
+      this.outstanding.shift();
+      this.records.push(this.makeRecord(req, undefined, 0, undefined));
+    }
+  }
+
+  close(_nowUs: number): void {
+    const side = this.sides[1];
+    // A response read until the connection closed ends with its last bytes.
+    if (side.mode === 'until-close' || (side.mode !== 'head' && side.mode !== 'dead' && this.currentResponse)) this.finishMessage(1, side.lastTs);
+    if (this.currentRequest) this.finishMessage(0, this.sides[0].lastTs);
+    for (const req of this.outstanding.splice(0)) this.records.push(this.makeRecord(req, undefined, 0, undefined));
+    for (const s of this.sides) {
+      s.pending = Buffer.alloc(0);
+      s.mode = 'dead';
+    }
+  }
+
+  take(): L7Record[] {
+    const out = this.records;
+    this.records = [];
+    return out;
+  }
+}
+
+export const http1Module: L7ProtocolModule = {
+  name: 'http1',
+  defaultPorts: [80, 8080, 8000, 8888],
+  detect: detectHttp1,
+  create: (options?: ParserOptions): L7Parser => new Http1Parser(options ?? {}),
+};
+
+export type { Http1Parser };

@@ -1,0 +1,167 @@
+import { RowSink } from '../aggregate/network-aggregator';
+import { histogramBucket, HISTOGRAM_BUCKETS } from '../aggregate/network-metrics';
+import { APPLICATION_METRICS } from '../store/tables';
+import { micros } from '../util/time-format';
+import { L7Record } from './l7-parser';
+
+/** Where a record was seen: the flow's identity and observation point. */
+export interface FlowContext {
+  tapSide: string;
+  signalSource: string;
+  transport: 'tcp' | 'udp';
+  flowId: number;
+  ip0: string;
+  ip1: string;
+  port0: number;
+  port1: number;
+}
+
+const M = Object.fromEntries(APPLICATION_METRICS.map((m, i) => [m, i])) as Record<(typeof APPLICATION_METRICS)[number], number>;
+const HIST = APPLICATION_METRICS.length;
+const WIDTH = HIST + HISTOGRAM_BUCKETS;
+const MEMBERS = APPLICATION_METRICS.map((m) => `,"${m}":`);
+const BUCKET_KEYS = Array.from({ length: HISTOGRAM_BUCKETS }, (_, k) => `"${k}":`);
+
+/**
+ * Turns parser records into request-log rows (`l7_flow_log`) and RED rows per client → server
+ * endpoint and second (`application_map_1s`; ClickHouse derives the rest). What counts (SPEC
+ * §3, §4): a record that counts as a request adds a request; one with a response adds a response
+ * and its response time; error statuses add errors by side; `timeout` adds a timeout.
+ */
+export class L7Output {
+  private keys = new Map<string, number>();
+  private tags: string[] = [];
+  private slab = new Float64Array(WIDTH * 64);
+  private second = -1;
+  private readonly hostJson: string;
+  recordsWritten = 0;
+
+  constructor(
+    private readonly sink: RowSink,
+    private readonly host: string,
+  ) {
+    this.hostJson = JSON.stringify(host);
+  }
+
+  beginSecond(second: number): void {
+    if (this.second >= 0 && second !== this.second) this.closeSecond();
+    this.second = second;
+  }
+
+  flush(): void {
+    if (this.second >= 0) this.closeSecond();
+    this.second = -1;
+  }
+
+  /** Writes the log row and adds the record to its RED row; returns what it counted. */
+  record(ctx: FlowContext, r: L7Record): { request: number; response: number; clientError: number; serverError: number; timeout: number; rrtUs: number } {
+    this.logRow(ctx, r);
+    const counted = { request: 0, response: 0, clientError: 0, serverError: 0, timeout: 0, rrtUs: -1 };
+    if (!r.countsAsRequest) return counted;
+    counted.request = 1;
+    const answered = r.status !== 'timeout' && r.responseTimeUs !== undefined;
+    if (answered) counted.response = 1;
+    if (r.status === 'client_error') counted.clientError = 1;
+    if (r.status === 'server_error') counted.serverError = 1;
+    if (r.status === 'timeout') counted.timeout = 1;
+    if (answered && r.requestTimeUs !== undefined) counted.rrtUs = Math.max(0, (r.responseTimeUs as number) - r.requestTimeUs);
+    const base = this.row(ctx, r) * WIDTH;
+    const s = this.slab;
+    s[base + M.request] += counted.request;
+    s[base + M.response] += counted.response;
+    s[base + M.error] += counted.clientError + counted.serverError;
+    s[base + M.client_error] += counted.clientError;
+    s[base + M.server_error] += counted.serverError;
+    s[base + M.timeout] += counted.timeout;
+    if (counted.rrtUs >= 0) {
+      s[base + M.rrt_sum] += counted.rrtUs;
+      s[base + M.rrt_count]++;
+      if (counted.rrtUs > s[base + M.rrt_max]) s[base + M.rrt_max] = counted.rrtUs;
+      s[base + HIST + histogramBucket(counted.rrtUs)]++;
+    }
+    return counted;
+  }
+
+  private row(ctx: FlowContext, r: L7Record): number {
+    const key = `${ctx.tapSide}|${r.protocol}|${ctx.ip0}|${ctx.ip1}|${ctx.port1}|${r.endpoint}`;
+    let row = this.keys.get(key);
+    if (row === undefined) {
+      row = this.tags.length;
+      this.keys.set(key, row);
+      this.tags.push(
+        `,"tap_side":"${ctx.tapSide}","signal_source":"${ctx.signalSource}","host":${this.hostJson},"protocol":"${ctx.transport}",` +
+          `"l7_protocol":"${r.protocol}","ip_0":"${ctx.ip0}","ip_1":"${ctx.ip1}","port_1":${ctx.port1},` +
+          `"service_0":"${ctx.ip0}","service_1":"${ctx.ip1}:${ctx.port1}","endpoint":${JSON.stringify(r.endpoint)}`,
+      );
+      if ((row + 1) * WIDTH > this.slab.length) {
+        const bigger = new Float64Array(this.slab.length * 2);
+        bigger.set(this.slab);
+        this.slab = bigger;
+      }
+    }
+    return row;
+  }
+
+  private closeSecond(): void {
+    for (let row = 0; row < this.tags.length; row++) {
+      const b = this.sink.rowBuffer('application_map_1s');
+      b.ascii('{"time":').int(this.second).utf8(this.tags[row]);
+      const base = row * WIDTH;
+      for (let i = 0; i < HIST; i++) if (this.slab[base + i] !== 0) b.ascii(MEMBERS[i]).int(this.slab[base + i]);
+      let first = true;
+      for (let k = 0; k < HISTOGRAM_BUCKETS; k++) {
+        const n = this.slab[base + HIST + k];
+        if (n === 0) continue;
+        b.ascii(first ? ',"rrt_hist":{' : ',').ascii(BUCKET_KEYS[k]).int(n);
+        first = false;
+      }
+      if (!first) b.ascii('}');
+      b.endRow();
+    }
+    this.keys.clear();
+    this.tags = [];
+    this.slab.fill(0);
+  }
+
+  private logRow(ctx: FlowContext, r: L7Record): void {
+    const start = r.requestTimeUs ?? r.responseTimeUs ?? 0;
+    const end = r.responseTimeUs ?? start;
+    const row: Record<string, unknown> = {
+      time: Math.floor(end / 1_000_000),
+      tap_side: ctx.tapSide,
+      signal_source: ctx.signalSource,
+      protocol: ctx.transport,
+      l7_protocol: r.protocol,
+      flow_id: ctx.flowId,
+      ip_0: ctx.ip0,
+      ip_1: ctx.ip1,
+      port_0: ctx.port0,
+      port_1: ctx.port1,
+      service_0: ctx.ip0,
+      service_1: `${ctx.ip1}:${ctx.port1}`,
+      start_time: micros(start),
+      end_time: micros(end),
+      version: r.version,
+      request_type: r.requestType,
+      request_domain: r.requestDomain,
+      request_resource: r.requestResource,
+      endpoint: r.endpoint,
+      request_id: r.requestId ?? 0,
+      response_status: r.status,
+      response_code: r.responseCode ?? 0,
+      response_exception: r.responseException ?? '',
+      response_duration: r.responseTimeUs !== undefined && r.requestTimeUs !== undefined ? Math.max(0, r.responseTimeUs - r.requestTimeUs) : 0,
+      request_length: r.requestLength,
+      response_length: r.responseLength,
+      trace_id: r.traceId ?? '',
+      span_id: r.spanId ?? '',
+      parent_span_id: r.parentSpanId ?? '',
+      x_request_id: r.xRequestId ?? '',
+      attributes: { counts_as_request: r.countsAsRequest ? '1' : '0', ...(r.attributes ?? {}) },
+    };
+    // Rare compared with packets: plain JSON keeps every string escaped correctly.
+    const b = this.sink.rowBuffer('l7_flow_log');
+    b.jsonRow({ host: this.host, ...row });
+    this.recordsWritten++;
+  }
+}
