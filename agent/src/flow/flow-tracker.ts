@@ -6,7 +6,7 @@ import { formatAddress } from '../util/ip-format';
 import { micros } from '../util/time-format';
 import { FlowL7 } from '../l7/flow-l7';
 import { L7Record, L7ProtocolModule, ParserOptions } from '../l7/l7-parser';
-import { FlowContext, L7Output } from '../l7/l7-output';
+import { addRedCounts, FlowContext, L7Output, RedOffsets } from '../l7/l7-output';
 import { ProtocolInference } from '../l7/protocol-inference';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METERED_METRICS } from './flow-meter';
@@ -630,19 +630,9 @@ export class FlowTracker {
     const row = this.aggregator.rowBase(flows, slot);
     const slab = this.aggregator.slab;
     for (const r of records) {
-      const c = this.l7Out.record(ctx, r);
+      this.l7Out.record(ctx, r);
       this.l7Stats.records++;
-      slab[row + NM.l7_request] += c.request;
-      slab[row + NM.l7_response] += c.response;
-      slab[row + NM.l7_error] += c.clientError + c.serverError;
-      slab[row + NM.l7_client_error] += c.clientError;
-      slab[row + NM.l7_server_error] += c.serverError;
-      slab[row + NM.l7_timeout] += c.timeout;
-      if (c.rrtUs >= 0) {
-        slab[row + NM.l7_rrt_sum] += c.rrtUs;
-        slab[row + NM.l7_rrt_count]++;
-        if (c.rrtUs > slab[row + NM.l7_rrt_max]) slab[row + NM.l7_rrt_max] = c.rrtUs;
-      }
+      if (r.countsAsRequest) addRedCounts(slab, row, NETWORK_L7_OFFSETS, r);
     }
   }
 
@@ -718,6 +708,19 @@ export class FlowTracker {
     b.endRow();
   }
 }
+
+/** The `l7_*` RED columns of the network tables. */
+const NETWORK_L7_OFFSETS: RedOffsets = {
+  request: NM.l7_request,
+  response: NM.l7_response,
+  error: NM.l7_error,
+  client_error: NM.l7_client_error,
+  server_error: NM.l7_server_error,
+  timeout: NM.l7_timeout,
+  rrt_sum: NM.l7_rrt_sum,
+  rrt_count: NM.l7_rrt_count,
+  rrt_max: NM.l7_rrt_max,
+};
 
 /** Network failure counters (SPEC §3) fed by close types. */
 const FAILURE_COUNTER: Record<string, number | undefined> = {

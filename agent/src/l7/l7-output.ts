@@ -16,8 +16,32 @@ export interface FlowContext {
   port1: number;
 }
 
-const M = Object.fromEntries(APPLICATION_METRICS.map((m, i) => [m, i])) as Record<(typeof APPLICATION_METRICS)[number], number>;
+/** Where each RED counter sits in a row of numbers. */
+export type RedOffsets = Record<(typeof APPLICATION_METRICS)[number], number>;
+
+const APP_OFFSETS = Object.fromEntries(APPLICATION_METRICS.map((m, i) => [m, i])) as RedOffsets;
 const HIST = APPLICATION_METRICS.length;
+
+/**
+ * Adds a request record to RED counters (SPEC §3): a request; a response and its response time
+ * when answered; errors by side; a timeout. Returns the response time, or -1 without one.
+ */
+export function addRedCounts(row: Float64Array, base: number, at: RedOffsets, r: L7Record): number {
+  const answered = r.status !== 'timeout' && r.responseTimeUs !== undefined;
+  row[base + at.request]++;
+  if (answered) row[base + at.response]++;
+  if (r.status === 'client_error' || r.status === 'server_error') {
+    row[base + at.error]++;
+    row[base + (r.status === 'client_error' ? at.client_error : at.server_error)]++;
+  }
+  if (r.status === 'timeout') row[base + at.timeout]++;
+  if (!answered || r.requestTimeUs === undefined) return -1;
+  const rrtUs = Math.max(0, (r.responseTimeUs as number) - r.requestTimeUs);
+  row[base + at.rrt_sum] += rrtUs;
+  row[base + at.rrt_count]++;
+  if (rrtUs > row[base + at.rrt_max]) row[base + at.rrt_max] = rrtUs;
+  return rrtUs;
+}
 const WIDTH = HIST + HISTOGRAM_BUCKETS;
 const MEMBERS = APPLICATION_METRICS.map((m) => `,"${m}":`);
 const BUCKET_KEYS = Array.from({ length: HISTOGRAM_BUCKETS }, (_, k) => `"${k}":`);
@@ -53,33 +77,17 @@ export class L7Output {
     this.second = -1;
   }
 
-  /** Writes the log row and adds the record to its RED row; returns what it counted. */
-  record(ctx: FlowContext, r: L7Record): { request: number; response: number; clientError: number; serverError: number; timeout: number; rrtUs: number } {
+  /**
+   * Writes the log row and adds the record to its RED row; returns the record's response time
+   * when it counts as an answered request (-1 otherwise), for the caller's own RED columns.
+   */
+  record(ctx: FlowContext, r: L7Record): number {
     this.logRow(ctx, r);
-    const counted = { request: 0, response: 0, clientError: 0, serverError: 0, timeout: 0, rrtUs: -1 };
-    if (!r.countsAsRequest) return counted;
-    counted.request = 1;
-    const answered = r.status !== 'timeout' && r.responseTimeUs !== undefined;
-    if (answered) counted.response = 1;
-    if (r.status === 'client_error') counted.clientError = 1;
-    if (r.status === 'server_error') counted.serverError = 1;
-    if (r.status === 'timeout') counted.timeout = 1;
-    if (answered && r.requestTimeUs !== undefined) counted.rrtUs = Math.max(0, (r.responseTimeUs as number) - r.requestTimeUs);
+    if (!r.countsAsRequest) return -1;
     const base = this.row(ctx, r) * WIDTH;
-    const s = this.slab;
-    s[base + M.request] += counted.request;
-    s[base + M.response] += counted.response;
-    s[base + M.error] += counted.clientError + counted.serverError;
-    s[base + M.client_error] += counted.clientError;
-    s[base + M.server_error] += counted.serverError;
-    s[base + M.timeout] += counted.timeout;
-    if (counted.rrtUs >= 0) {
-      s[base + M.rrt_sum] += counted.rrtUs;
-      s[base + M.rrt_count]++;
-      if (counted.rrtUs > s[base + M.rrt_max]) s[base + M.rrt_max] = counted.rrtUs;
-      s[base + HIST + histogramBucket(counted.rrtUs)]++;
-    }
-    return counted;
+    const rrtUs = addRedCounts(this.slab, base, APP_OFFSETS, r);
+    if (rrtUs >= 0) this.slab[base + HIST + histogramBucket(rrtUs)]++;
+    return rrtUs;
   }
 
   private row(ctx: FlowContext, r: L7Record): number {
