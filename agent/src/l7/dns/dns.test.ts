@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CORPUS_MISSING, corpusDir } from '../../testing/corpus';
+import { feedInTwo, mutate, Random } from '../../testing/fuzz';
 import { parseCapture } from '../../testing/l7-corpus';
 import { L7Parser, L7Record } from '../l7-parser';
 import { parseMessage, readName } from './dns-message';
@@ -206,10 +207,8 @@ test('TCP: length prefix, several messages per feed, split at every byte boundar
   for (let i = 1; i < req.length; i++) {
     for (const j of [1, 2, 3, 17, tcp(RESP_A).length, resp.length - 1]) {
       const p = dnsModule.create();
-      p.feed(0, req.subarray(0, i), 1);
-      p.feed(0, req.subarray(i), 2);
-      p.feed(1, resp.subarray(0, j), 3);
-      p.feed(1, resp.subarray(j), 4);
+      feedInTwo(p, 0, req, i, 1, 2);
+      feedInTwo(p, 1, resp, j, 3, 4);
       const recs = p.take();
       assert.equal(recs.length, 2, `split ${i}/${j}`);
       assert.equal(recs[0].requestTimeUs, i >= tcp(QUERY_A).length ? 1 : 2);
@@ -309,15 +308,10 @@ test('detect: DNS yes, other protocols no', () => {
     assert.equal(dnsModule.detect(0, b, 8080), 'no', name);
     assert.equal(dnsModule.detect(1, b, 8080), 'no', name);
   }
-  let seed = 7;
-  const rnd = (): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed >> 8;
-  };
+  const random = new Random(7);
   let yes = 0;
   for (let i = 0; i < 20000; i++) {
-    const b = Buffer.alloc(20 + (rnd() % 200));
-    for (let k = 0; k < b.length; k++) b[k] = rnd() & 0xff;
+    const b = random.bytes(20 + random.int(200));
     if (dnsModule.detect(0, b, 1234) === 'yes') yes++;
   }
   assert.equal(yes, 0, 'random bytes never detected as DNS');
@@ -325,31 +319,17 @@ test('detect: DNS yes, other protocols no', () => {
 
 test('fuzz: 120,000 mutated messages, no exception, bounded buffers', () => {
   const seeds = [QUERY_A, RESP_A, QUERY_AAAA, RESP_AAAA_NX, QUERY_SOA_ROOT, RESP_BADCOOKIE, UPDATE, UPDATE_REFUSED];
-  let seed = 12345;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return (seed >> 4) % n;
-  };
+  const random = new Random(12345);
   const max = 2048;
   let parser = dnsModule.create({ maxBufferBytes: max });
   let framedParser = dnsModule.create({ maxBufferBytes: max });
   for (let i = 0; i < 120_000; i++) {
-    const src = seeds[rnd(seeds.length)];
-    let m = Buffer.from(src);
-    const kind = rnd(4);
-    if (kind === 0) for (let k = rnd(4) + 1; k > 0; k--) m[rnd(m.length)] ^= 1 << rnd(8);
-    else if (kind === 1) m = m.subarray(0, rnd(m.length + 1));
-    else if (kind === 2) {
-      m = Buffer.concat([m, Buffer.alloc(rnd(64))]);
-      m.writeUInt16BE(rnd(65536), 4 + 2 * rnd(4));
-    } else {
-      m = Buffer.alloc(rnd(80));
-      for (let k = 0; k < m.length; k++) m[k] = rnd(256);
-    }
-    const d = rnd(2) as 0 | 1;
+    // Random section counts (header offsets 4 to 10), with up to 63 bytes of room behind.
+    const m = mutate(random.pick(seeds), random, { length: { bytes: 2, at: [4, 6, 8, 10], pad: 64 }, randomMax: 80 });
+    const d = random.int(2) as 0 | 1;
     parser.feed(d, m, i);
-    const f = rnd(3) === 0 ? m : tcp(m);
-    if (rnd(5) === 0) f.writeUInt16BE(rnd(65536), 0);
+    const f = random.int(3) === 0 ? m : tcp(m);
+    if (random.int(5) === 0 && f.length >= 2) f.writeUInt16BE(random.int(65536), 0); // a random TCP length prefix
     framedParser.feed(d, f, i);
     if (i % 1000 === 0) {
       parser.expire(i, 500);

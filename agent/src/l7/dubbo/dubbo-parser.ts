@@ -13,6 +13,7 @@
  * and passed over without buffering.
  */
 import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, ResponseStatus, Verdict } from '../l7-parser';
+import { Framing, MessageFormat, MessageFramer, NEED_MORE, SKIP_ONE } from '../stream/message-framer';
 
 export const MAGIC_HI = 0xda;
 export const MAGIC_LO = 0xbb;
@@ -259,15 +260,19 @@ interface Pending {
   length: number;
 }
 
-interface Side {
-  buf: Buffer;
-  skip: number;
-  partial: Message | null;
-  startTs: number;
-}
-
-function newSide(): Side {
-  return { buf: Buffer.alloc(0), skip: 0, partial: null, startTs: 0 };
+/** The message at `pos` of a direction's bytes; garbage is passed over up to the next magic. */
+function frameAt(buf: Buffer, pos: number): Framing<DubboHeader> {
+  const h = readHeader(buf, pos);
+  if (h === 'bad') {
+    // Resync: scan for the next magic.
+    let next = buf.indexOf(MAGIC_HI, pos + 1);
+    while (next >= 0 && next + 1 < buf.length && buf[next + 1] !== MAGIC_LO) next = buf.indexOf(MAGIC_HI, next + 1);
+    const to = next < 0 ? buf.length : next;
+    return { kind: 'skip', bytes: to - pos };
+  }
+  // A lone trailing byte that cannot start the magic is garbage.
+  if (h === null) return buf.length - pos === 1 && buf[pos] !== MAGIC_HI ? SKIP_ONE : NEED_MORE;
+  return { kind: 'message', header: h, headerLength: HEADER_LENGTH, length: HEADER_LENGTH + h.bodyLength };
 }
 
 function idNumber(id: bigint): number {
@@ -278,80 +283,32 @@ export class DubboParser implements L7Parser {
   readonly protocol = 'dubbo' as const;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly maxBuffer: number;
-  private readonly sides: [Side, Side] = [newSide(), newSide()];
+  private readonly sides: [MessageFramer<DubboHeader, Message>, MessageFramer<DubboHeader, Message>];
   private readonly pending = new Map<string, Pending>();
   private records: L7Record[] = [];
 
   constructor(options: ParserOptions = {}) {
     this.maxBuffer = Math.max(256, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
+    this.sides = [this.framer(0), this.framer(1)];
+  }
+
+  private framer(dir: Direction): MessageFramer<DubboHeader, Message> {
+    const format: MessageFormat<DubboHeader, Message> = {
+      headerRoom: HEADER_LENGTH,
+      frame: frameAt,
+      decode: (h, body) => ({ kind: 'message', message: this.decode(h, body, HEADER_LENGTH + h.bodyLength) }),
+      emit: (msg, startTs, endTs) => this.handle(dir, msg, startTs, endTs),
+    };
+    return new MessageFramer(format, this.maxBuffer, this.stats);
   }
 
   /** Bytes buffered per direction (for tests of the bound). */
   bufferedBytes(direction: Direction): number {
-    return this.sides[direction].buf.length;
+    return this.sides[direction].bufferedBytes;
   }
 
   feed(direction: Direction, data: Buffer, tsUs: number): void {
-    const s = this.sides[direction];
-    let off = 0;
-    if (s.skip > 0) {
-      const n = Math.min(s.skip, data.length);
-      s.skip -= n;
-      off = n;
-      if (s.skip > 0) return;
-      if (s.partial) {
-        this.handle(direction, s.partial, s.startTs, tsUs);
-        s.partial = null;
-      }
-    }
-    if (off >= data.length) return;
-    if (s.buf.length === 0) s.startTs = tsUs;
-    const buf = s.buf.length === 0 ? data.subarray(off) : Buffer.concat([s.buf, data.subarray(off)]);
-    const bodyCap = this.maxBuffer - HEADER_LENGTH;
-    let pos = 0;
-    while (pos < buf.length) {
-      const h = readHeader(buf, pos);
-      if (h === 'bad') {
-        // Resync: scan for the next magic.
-        let next = buf.indexOf(MAGIC_HI, pos + 1);
-        while (next >= 0 && next + 1 < buf.length && buf[next + 1] !== MAGIC_LO) next = buf.indexOf(MAGIC_HI, next + 1);
-        const to = next < 0 ? buf.length : next;
-        this.stats.bytesSkipped += to - pos;
-        pos = to;
-        continue;
-      }
-      if (h === null) {
-        // A lone trailing byte that cannot start the magic is garbage.
-        if (buf.length - pos === 1 && buf[pos] !== MAGIC_HI) {
-          this.stats.bytesSkipped++;
-          pos++;
-        }
-        break;
-      }
-      const total = HEADER_LENGTH + h.bodyLength;
-      const avail = buf.length - pos;
-      const complete = avail >= total;
-      const bodyEnd = pos + HEADER_LENGTH + Math.min(h.bodyLength, bodyCap);
-      if (!complete && buf.length < bodyEnd) break;
-      const msg = this.decode(h, buf.subarray(pos + HEADER_LENGTH, complete ? pos + total : bodyEnd), total);
-      if (complete) {
-        this.handle(direction, msg, pos === 0 ? s.startTs : tsUs, tsUs);
-        pos += total;
-        continue;
-      }
-      s.partial = msg;
-      s.startTs = pos === 0 ? s.startTs : tsUs;
-      s.skip = total - avail;
-      s.buf = Buffer.alloc(0);
-      return;
-    }
-    const rest = buf.subarray(pos);
-    if (rest.length > 0 && pos > 0) s.startTs = tsUs;
-    s.buf = rest.length > 0 ? Buffer.from(rest) : Buffer.alloc(0);
-    if (s.buf.length > this.maxBuffer) {
-      this.stats.bytesSkipped += s.buf.length;
-      s.buf = Buffer.alloc(0);
-    }
+    this.sides[direction].feed(data, tsUs);
   }
 
   private decode(h: DubboHeader, body: Buffer, length: number): Message {
@@ -367,16 +324,8 @@ export class DubboParser implements L7Parser {
   }
 
   gap(direction: Direction, bytes: number): void {
-    const s = this.sides[direction];
-    if (s.skip > 0 && bytes <= s.skip) {
-      // Lost bytes inside a body being passed over: framing survives, the message is still whole.
-      s.skip -= bytes;
-      return;
-    }
-    this.stats.bytesSkipped += s.buf.length;
-    s.buf = Buffer.alloc(0);
-    s.skip = 0;
-    s.partial = null;
+    // Lost bytes inside a body being passed over leave the framing, and the message, whole.
+    this.sides[direction].gap(bytes);
   }
 
   expire(nowUs: number, timeoutUs: number): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Random } from '../../testing/fuzz';
 import { detectHttp1 } from './detect';
 import { parseHeaderLines, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
 import { endpointOfPath, looksLikeHash, normalizeSegment, pathOfTarget } from './path-normalizer';
@@ -96,10 +97,9 @@ test('detect: HTTP yes, other protocols no', () => {
   assert.equal(detectHttp1(0, Buffer.from('0000001f00120003000000010006636c69656e74', 'hex'), 9092), 'no');
   // HTTP/2 preface.
   assert.equal(detectHttp1(0, b('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), 80), 'no');
-  let seed = 7;
+  const random = new Random(7);
   for (let i = 0; i < 2000; i++) {
-    const r = Buffer.alloc(64);
-    for (let j = 0; j < r.length; j++) r[j] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    const r = random.bytes(64);
     r[0] |= 0x80; // not ASCII: never a start line
     assert.equal(detectHttp1(0, r, 80), 'no');
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { feedInTwo, mutate, Random } from '../../testing/fuzz';
 import { Direction, L7Record, ParserOptions } from '../l7-parser';
 import { Http1Parser, http1Module } from './http1-parser';
 
@@ -61,13 +62,11 @@ test('split at every byte boundary gives the same record', () => {
     for (let cut = 1; cut < msg.length; cut++) {
       const p = make();
       if (dir === 0) {
-        p.feed(0, Buffer.from(msg.slice(0, cut)), 5);
-        p.feed(0, Buffer.from(msg.slice(cut)), 10);
+        feedInTwo(p, 0, Buffer.from(msg), cut, 5, 10);
         p.feed(1, Buffer.from(RESP), 20);
       } else {
         p.feed(0, Buffer.from(REQ), 10);
-        p.feed(1, Buffer.from(msg.slice(0, cut)), 15);
-        p.feed(1, Buffer.from(msg.slice(cut)), 20);
+        feedInTwo(p, 1, Buffer.from(msg), cut, 15, 20);
       }
       assert.deepEqual(p.take(), [whole], `cut ${dir}/${cut}`);
     }
@@ -251,13 +250,9 @@ test('buffering is bounded: an endless head is dropped and counted', () => {
 });
 
 test('fuzz: 100,000 mutated messages never throw, hang or over-buffer', () => {
-  let seed = 0x12345678;
-  const rnd = (n: number): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const random = new Random(0x12345678);
+  // The 'length' mutation: the first number (a Content-Length, chunk size, status or version) made random.
+  const numbers = (m: Buffer, r: Random): Buffer => Buffer.from(m.toString('latin1').replace(/\d+/, String(r.int(1 << 30))), 'latin1');
   const seeds = [
     REQ,
     RESP,
@@ -276,20 +271,11 @@ test('fuzz: 100,000 mutated messages never throw, hang or over-buffer', () => {
       p.take();
       p = make({ maxBufferBytes: max });
     }
-    const base = seeds[rnd(seeds.length)];
-    let m = Buffer.from(base);
-    const kind = rnd(5);
-    if (kind === 0) for (let k = 0; k < 1 + rnd(4); k++) m[rnd(m.length)] ^= 1 << rnd(8);
-    else if (kind === 1) m = m.subarray(0, rnd(m.length));
-    else if (kind === 2) {
-      const r = Buffer.alloc(rnd(300));
-      for (let k = 0; k < r.length; k++) r[k] = rnd(256);
-      m = r;
-    } else if (kind === 3) m = Buffer.from(m.toString('latin1').replace(/\d+/, String(rnd(1 << 30))), 'latin1');
-    const dir = rnd(2) as Direction;
-    const op = rnd(50);
-    if (op === 0) p.gap(dir, rnd(5000));
-    else if (op === 1) p.expire(i, rnd(100));
+    const m = mutate(random.pick(seeds), random, { kinds: ['flip', 'truncate', 'random', 'length', 'none'], length: numbers, randomMax: 300 });
+    const dir = random.int(2) as Direction;
+    const op = random.int(50);
+    if (op === 0) p.gap(dir, random.int(5000));
+    else if (op === 1) p.expire(i, random.int(100));
     else p.feed(dir, m, i);
     p.take();
     assert.ok(p.bufferedBytes(0) <= max + 512 && p.bufferedBytes(1) <= max + 512);

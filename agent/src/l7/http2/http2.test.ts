@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { http2Module } from './http2-parser';
+import { feedInTwo, MutateOptions, mutate, Random } from '../../testing/fuzz';
 import { L7Parser, L7Record } from '../l7-parser';
 import { block, frame, PREFACE_BYTES, SETTINGS_ACK, SETTINGS_EMPTY } from './test-frames';
 
@@ -60,13 +61,11 @@ test('split at every byte boundary gives the same record', () => {
   const s = Buffer.concat([SETTINGS_EMPTY, resp(1, 201), data(1, 7, ES)]);
   for (let cut = 1; cut < c.length; cut++) {
     const p = http2Module.create();
-    p.feed(0, c.subarray(0, cut), 1);
-    p.feed(0, c.subarray(cut), 2);
+    feedInTwo(p, 0, c, cut, 1, 2);
     for (let k = 1; k < s.length; k += 3) {
       const q = http2Module.create();
       q.feed(0, c, 1);
-      q.feed(1, s.subarray(0, k), 3);
-      q.feed(1, s.subarray(k), 4);
+      feedInTwo(q, 1, s, k, 3, 4);
       const rs = q.take();
       assert.equal(rs.length, 1);
       assert.equal(rs[0].responseCode, 201);
@@ -317,10 +316,9 @@ test('detect: preface and frame sequences yes; other protocols no', () => {
   // Kafka ApiVersions request
   no('00 00 00 1e 00 12 00 03 00 00 00 01 00 09 63 6f 6e 73 75 6d 65 72 00 0a 6b 61 66 6b 61 2d 6a 61 76 61 00');
   // random bytes: never yes
-  let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+  const random = new Random(7);
   for (let i = 0; i < 2000; i++) {
-    const b = Buffer.from(Array.from({ length: 1 + (rnd() % 64) }, rnd));
+    const b = random.bytes(1 + random.int(64));
     assert.notEqual(http2Module.detect(0, b, 1234), 'yes');
   }
 });
@@ -334,31 +332,18 @@ test('fuzz: 100,000 mutated messages never throw, stay bounded', () => {
     frame(HEADERS, EH | ES, 3, block([[':method', 'GET'], [':path', '/h'], [':authority', 'x']], { index: true, huffman: true })),
   ]);
   const sbase = Buffer.concat([SETTINGS_EMPTY, resp(1, 200, [['content-type', 'application/grpc']]), data(1, 8), frame(HEADERS, EH | ES, 1, block([['grpc-status', '3']])), frame(RST, 0, 3, '00000002'), frame(GOAWAY, 0, 0, '0000000300000000')]);
-  let seed = 12345;
-  const rnd = (n: number) => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed % n;
-  };
-  const mutate = (b: Buffer): Buffer => {
-    const m = Buffer.from(b);
-    const kind = rnd(4);
-    if (kind === 0) for (let i = 0; i < 1 + rnd(4); i++) m[rnd(m.length)] ^= 1 << rnd(8);
-    else if (kind === 1) return m.subarray(0, rnd(m.length));
-    else if (kind === 2) {
-      const at = rnd(m.length - 3);
-      m.writeUIntBE(rnd(1 << 24), at, 3);
-    } else for (let i = 0; i < 3; i++) m[rnd(m.length)] = rnd(256);
-    return m;
-  };
+  const random = new Random(12345);
+  // The 'length' mutation: a random 24-bit value anywhere (frame lengths are 24-bit).
+  const options: MutateOptions = { kinds: ['flip', 'truncate', 'length', 'overwrite'], length: { bytes: 3 } };
   const start = Date.now();
   for (let i = 0; i < 100_000; i++) {
     const p = http2Module.create({ maxBufferBytes: 4096 });
-    const c = mutate(base);
-    const s = mutate(sbase);
-    const cut = rnd(c.length + 1);
+    const c = mutate(base, random, options);
+    const s = mutate(sbase, random, options);
+    const cut = random.int(c.length + 1);
     p.feed(0, c.subarray(0, cut), 1);
     p.feed(1, s, 2);
-    if (rnd(5) === 0) p.gap(0, rnd(100));
+    if (random.int(5) === 0) p.gap(0, random.int(100));
     p.feed(0, c.subarray(cut), 3);
     p.expire(10, 5);
     p.close(20);

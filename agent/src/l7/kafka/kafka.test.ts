@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { feedInTwo, LengthField, mutate, Random } from '../../testing/fuzz';
 import { Direction, L7Record } from '../l7-parser';
 import { KafkaParser, kafkaModule } from './kafka-parser';
 import {
@@ -303,14 +304,9 @@ test('detect(): plausible requests yes, responses maybe, other protocols no', ()
     assert.equal(d(0, o, 9092), 'no', o.toString('latin1').slice(0, 20));
     assert.notEqual(d(1, o, 9092), 'yes');
   }
-  let seed = 12345;
-  const rand = (): number => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return seed >>> 16;
-  };
+  const random = new Random(12345);
   for (let i = 0; i < 20_000; i++) {
-    const b = Buffer.alloc(1 + (rand() % 200));
-    for (let k = 0; k < b.length; k++) b[k] = rand() & 0xff;
+    const b = random.bytes(1 + random.int(200));
     assert.notEqual(d(0, b, 9092), 'yes');
     assert.notEqual(d(1, b, 9092), 'yes');
   }
@@ -347,43 +343,23 @@ test('fuzz: 100,000 mutated messages never throw, never hang, stay bounded', () 
     metadataV1Response(),
     listOffsetsV0Request(),
   ];
-  let seed = 987654321;
-  const rand = (n: number): number => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return seed % n;
-  };
+  const random = new Random(987654321);
+  const lengthFields: LengthField[] = [
+    { bytes: 4, at: [0], small: 1 << 20 },
+    { bytes: 2, from: 4 },
+  ];
   const maxBufferBytes = 4096;
   let parser = new KafkaParser({ maxBufferBytes });
   const started = Date.now();
   for (let i = 0; i < 100_000; i++) {
     if (i % 500 === 0) parser = new KafkaParser({ maxBufferBytes });
-    const base = bases[rand(bases.length)];
-    const m = Buffer.from(base);
-    switch (rand(5)) {
-      case 0:
-        for (let k = 0; k < 1 + rand(4); k++) m[rand(m.length)] ^= 1 << rand(8);
-        break;
-      case 1:
-        m.writeInt32BE(rand(2) ? rand(1 << 20) : rand(0x7fffffff) - 0x3fffffff, 0);
-        break;
-      case 2: {
-        const o = 4 + rand(m.length - 6);
-        m.writeInt16BE(rand(0x10000) - 0x8000, o);
-        break;
-      }
-      case 3:
-        m[4 + rand(m.length - 4)] = rand(256);
-        break;
-      default:
-        break;
-    }
-    const piece = rand(4) === 0 ? m.subarray(0, rand(m.length)) : m;
-    const dir = rand(2) as Direction;
-    const cut = rand(piece.length + 1);
-    parser.feed(dir, piece.subarray(0, cut), i);
-    parser.feed(dir, piece.subarray(cut), i);
-    if (rand(50) === 0) parser.gap(dir, rand(100));
-    if (rand(100) === 0) parser.expire(i, 10);
+    // Random sizes (small or any, negative included) and random int16 fields (counts, lengths) after the size.
+    const m = mutate(random.pick(bases), random, { kinds: ['flip', 'length', 'length', 'overwrite', 'none'], length: lengthFields });
+    const piece = random.int(4) === 0 ? m.subarray(0, random.int(m.length)) : m;
+    const dir = random.int(2) as Direction;
+    feedInTwo(parser, dir, piece, random.int(piece.length + 1), i, i);
+    if (random.int(50) === 0) parser.gap(dir, random.int(100));
+    if (random.int(100) === 0) parser.expire(i, 10);
     parser.take();
     assert.ok(parser.bufferedBytes(0) <= maxBufferBytes && parser.bufferedBytes(1) <= maxBufferBytes);
   }

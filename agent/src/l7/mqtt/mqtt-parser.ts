@@ -13,6 +13,7 @@
  * and AUTH are logged as one-way records (`countsAsRequest` false).
  */
 import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, ResponseStatus, Verdict } from '../l7-parser';
+import { Decoding, DROP, MessageFramer, NEED_MORE, SKIP_ONE } from '../stream/message-framer';
 
 const DEFAULT_MAX_BUFFER = 64 * 1024;
 /** Largest remaining length MQTT can encode (4 varint bytes). */
@@ -20,6 +21,8 @@ const MAX_REMAINING = 268_435_455;
 /** Pending requests kept per connection before the oldest are dropped as timeouts. */
 const MAX_PENDING = 1024;
 const MAX_TEXT = 256;
+/** Longest fixed header: type byte and a 4-byte remaining length. */
+const MAX_FIXED_HEADER = 5;
 
 export const enum PacketType {
   CONNECT = 1,
@@ -407,22 +410,6 @@ interface Pending {
   qos: number;
 }
 
-interface Side {
-  buf: Buffer;
-  /** The parser is at a packet boundary it trusts. */
-  synced: boolean;
-  /** Bytes of a large packet still to pass over. */
-  skip: number;
-  /** A large packet read from its first bytes, emitted once its last byte has passed. */
-  partial: MqttPacket | null;
-  /** Capture time of the current packet's first byte. */
-  startTs: number;
-}
-
-function newSide(): Side {
-  return { buf: Buffer.alloc(0), synced: false, skip: 0, partial: null, startTs: 0 };
-}
-
 const RESPONSE_OF: Record<number, number> = {
   [PacketType.CONNACK]: PacketType.CONNECT,
   [PacketType.PINGRESP]: PacketType.PINGREQ,
@@ -437,7 +424,9 @@ export class MqttParser implements L7Parser {
   readonly protocol = 'mqtt' as const;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly maxBuffer: number;
-  private readonly sides: [Side, Side] = [newSide(), newSide()];
+  private readonly sides: [MessageFramer<FixedHeader, MqttPacket>, MessageFramer<FixedHeader, MqttPacket>];
+  /** Per direction: the parser is at a packet boundary it trusts. */
+  private readonly synced: [boolean, boolean] = [false, false];
   /** CONNECT / PINGREQ waiting in order, per sender direction. */
   private readonly fifo: Pending[] = [];
   /** Requests paired by packet identifier: key `dir:kind:id`. */
@@ -448,79 +437,56 @@ export class MqttParser implements L7Parser {
 
   constructor(options: ParserOptions = {}) {
     this.maxBuffer = Math.max(256, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
+    this.sides = [this.framer(0), this.framer(1)];
+  }
+
+  private framer(dir: Direction): MessageFramer<FixedHeader, MqttPacket> {
+    return new MessageFramer<FixedHeader, MqttPacket>(
+      {
+        headerRoom: MAX_FIXED_HEADER,
+        frame: (buf, pos) => {
+          const h = readFixedHeader(buf, pos);
+          if (h === null) return NEED_MORE;
+          if (h === 'bad') {
+            this.synced[dir] = false;
+            return SKIP_ONE;
+          }
+          return { kind: 'message', header: h, headerLength: h.headerLength, length: h.headerLength + h.remaining };
+        },
+        decode: (h, body, complete) => this.decode(dir, h, body, complete),
+        emit: (pkt, startTs, endTs) => this.handle(dir, pkt, startTs, endTs),
+        desync: () => {
+          this.synced[dir] = false;
+        },
+      },
+      this.maxBuffer,
+      this.stats,
+    );
   }
 
   /** Bytes buffered per direction (for tests of the bound). */
   bufferedBytes(direction: Direction): number {
-    return this.sides[direction].buf.length;
+    return this.sides[direction].bufferedBytes;
   }
 
   feed(direction: Direction, data: Buffer, tsUs: number): void {
-    const s = this.sides[direction];
-    let off = 0;
-    if (s.skip > 0) {
-      const n = Math.min(s.skip, data.length);
-      s.skip -= n;
-      off = n;
-      if (s.skip > 0) return;
-      if (s.partial) {
-        this.handle(direction, s.partial, s.startTs, tsUs);
-        s.partial = null;
+    this.sides[direction].feed(data, tsUs);
+  }
+
+  /** A framed packet's body (its first bytes for a packet larger than the buffer). */
+  private decode(dir: Direction, h: FixedHeader, body: Buffer, complete: boolean): Decoding<MqttPacket> {
+    const pkt = decodePacket(h, body, this.version === '5.0', complete);
+    if (!pkt || (!this.synced[dir] && !this.plausibleUnsynced(pkt, h))) {
+      if (this.synced[dir] && pkt === null && complete) {
+        // Framing is trusted: drop this packet only.
+        this.stats.parseErrors++;
+        return DROP;
       }
+      this.synced[dir] = false;
+      return SKIP_ONE;
     }
-    if (off >= data.length) return;
-    if (s.buf.length === 0) s.startTs = tsUs;
-    const buf = s.buf.length === 0 ? data.subarray(off) : Buffer.concat([s.buf, data.subarray(off)]);
-    let pos = 0;
-    const bodyCap = this.maxBuffer - 5;
-    while (pos < buf.length) {
-      const h = readFixedHeader(buf, pos);
-      if (h === null) break;
-      if (h === 'bad') {
-        pos++;
-        this.stats.bytesSkipped++;
-        s.synced = false;
-        continue;
-      }
-      const total = h.headerLength + h.remaining;
-      const avail = buf.length - pos;
-      const complete = avail >= total;
-      if (!complete && avail < h.headerLength + Math.min(h.remaining, bodyCap)) break;
-      const bodyEnd = complete ? pos + total : pos + h.headerLength + Math.min(h.remaining, bodyCap);
-      const pkt = decodePacket(h, buf.subarray(pos + h.headerLength, bodyEnd), this.version === '5.0', complete);
-      if (!pkt || (!s.synced && !this.plausibleUnsynced(pkt, h))) {
-        if (s.synced && pkt === null && complete) {
-          // Framing is trusted: drop this packet only.
-          this.stats.parseErrors++;
-          pos += total;
-          continue;
-        }
-        pos++;
-        this.stats.bytesSkipped++;
-        s.synced = false;
-        continue;
-      }
-      s.synced = true;
-      if (complete) {
-        this.handle(direction, pkt, pos === 0 ? s.startTs : tsUs, tsUs);
-        pos += total;
-        continue;
-      }
-      // A packet larger than the buffer: keep what was read, pass over the rest.
-      s.partial = pkt;
-      s.startTs = pos === 0 ? s.startTs : tsUs;
-      s.skip = total - avail;
-      s.buf = Buffer.alloc(0);
-      return;
-    }
-    const rest = buf.subarray(pos);
-    if (rest.length > 0 && pos > 0) s.startTs = tsUs;
-    s.buf = rest.length > 0 ? Buffer.from(rest) : Buffer.alloc(0);
-    if (s.buf.length > this.maxBuffer) {
-      this.stats.bytesSkipped += s.buf.length;
-      s.buf = Buffer.alloc(0);
-      s.synced = false;
-    }
+    this.synced[dir] = true;
+    return { kind: 'message', message: pkt };
   }
 
   /**
@@ -534,18 +500,8 @@ export class MqttParser implements L7Parser {
   }
 
   gap(direction: Direction, bytes: number): void {
-    const s = this.sides[direction];
-    this.stats.bytesSkipped += s.buf.length;
-    if (s.skip > 0 && bytes <= s.skip) {
-      // The lost bytes fell inside a packet being passed over: framing survives.
-      s.skip -= bytes;
-      if (s.skip === 0) s.partial = null;
-      return;
-    }
-    s.buf = Buffer.alloc(0);
-    s.skip = 0;
-    s.partial = null;
-    s.synced = false;
+    // Lost bytes that fall inside a packet being passed over leave the framing (and `synced`) as it was.
+    this.sides[direction].gap(bytes);
   }
 
   expire(nowUs: number, timeoutUs: number): void {

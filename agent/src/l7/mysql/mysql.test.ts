@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mutate, Random } from '../../testing/fuzz';
 import { Direction, L7Record } from '../l7-parser';
 import { MysqlParser, mysqlModule } from './mysql-parser';
 
@@ -470,12 +471,10 @@ test('detect: greeting yes, commands maybe, other protocols no', () => {
     [0, Buffer.alloc(3)],
   ];
   for (const [d, b] of others) assert.equal(mysqlModule.detect(d, b, 3306), 'no', b.toString('hex').slice(0, 20));
-  let seed = 7;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) & 0xff;
+  const random = new Random(7);
   let yes = 0;
   for (let i = 0; i < 10000; i++) {
-    const b = Buffer.alloc(8 + (rnd() % 64));
-    for (let j = 0; j < b.length; j++) b[j] = rnd();
+    const b = random.bytes(8 + random.int(64));
     if (mysqlModule.detect((i & 1) as Direction, b, 0) === 'yes') yes++;
   }
   assert.equal(yes, 0);
@@ -485,11 +484,7 @@ test('fuzz: 100,000 mutated messages never throw, never hang, stay bounded', () 
   const base = session(false).concat(session(true));
   const corpus: [Direction, Buffer][] = base.map(([d, b]) => [d, b]);
   corpus.push([1, resultSet(false)], [0, pkt(0, Buffer.concat([Buffer.from([0x16]), Buffer.from('SELECT ?')]))], [1, pkt(1, Buffer.concat([Buffer.from([0]), u32(1), u16(1), u16(1), Buffer.from([0]), u16(0)]))]);
-  let seed = 12345;
-  const rnd = (n: number): number => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed % n;
-  };
+  const random = new Random(12345);
   let p = mysqlModule.create({ maxBufferBytes: 2048 }) as MysqlParser;
   const started = Date.now();
   for (let i = 0; i < 100_000; i++) {
@@ -498,28 +493,12 @@ test('fuzz: 100,000 mutated messages never throw, never hang, stay bounded', () 
       p.take();
       p = mysqlModule.create({ maxBufferBytes: 2048 }) as MysqlParser;
     }
-    const [d, orig] = corpus[rnd(corpus.length)];
-    let b = Buffer.from(orig);
-    switch (rnd(5)) {
-      case 0:
-        for (let k = 0; k < 1 + rnd(4); k++) b[rnd(b.length)] ^= 1 << rnd(8);
-        break;
-      case 1:
-        b = b.subarray(0, rnd(b.length + 1));
-        break;
-      case 2:
-        b.writeUIntLE(rnd(0x1000000), 0, 3);
-        break;
-      case 3:
-        b = Buffer.alloc(1 + rnd(64));
-        for (let k = 0; k < b.length; k++) b[k] = rnd(256);
-        break;
-      default:
-        b[rnd(b.length)] = rnd(256);
-    }
+    const [d, orig] = random.pick(corpus);
+    // The 'length' mutation: a random 24-bit little-endian packet length.
+    const b = mutate(orig, random, { kinds: ['flip', 'truncate', 'length', 'random', 'overwrite'], length: { bytes: 3, at: [0], littleEndian: true }, randomMax: 65 });
     p.feed(d, b, i);
-    if (rnd(50) === 0) p.gap(d, rnd(100));
-    if (rnd(100) === 0) p.expire(i, 10);
+    if (random.int(50) === 0) p.gap(d, random.int(100));
+    if (random.int(100) === 0) p.expire(i, 10);
     p.take();
     assert.ok(p.held.bytes <= 2 * (2048 + 4 + 512));
     assert.ok(p.held.pending <= 1024);

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { L7Parser, L7Record, ParserOptions } from '../l7-parser';
 import { corpusDir } from '../../testing/corpus';
+import { feedInTwo, mutate, Random } from '../../testing/fuzz';
 import { parseCapture } from '../../testing/l7-corpus';
 import { redisModule, RedisParserInstance } from './redis-parser';
 import { splitInline } from './resp-reader';
@@ -84,10 +85,8 @@ test('request and reply split at every byte boundary give the same record', () =
   for (let i = 0; i <= req.length; i++) {
     for (const j of [0, 1, 5, resp.length - 1, resp.length]) {
       const p = parser();
-      p.feed(0, req.subarray(0, i), 10);
-      p.feed(0, req.subarray(i), 20);
-      p.feed(1, resp.subarray(0, j), 30);
-      p.feed(1, resp.subarray(j), 40);
+      feedInTwo(p, 0, req, i, 10, 20);
+      feedInTwo(p, 1, resp, j, 30, 40);
       const rs = p.take();
       assert.equal(rs.length, 1, `split ${i}/${j}`);
       assert.equal(rs[0].requestResource, 'LRANGE list');
@@ -388,13 +387,9 @@ test('detect(): Redis yes, other protocols never yes', () => {
     [1, b('+OK POP3 server ready\r\n')],
   ];
   for (const [dir, payload] of notRedis) assert.notEqual(d(dir, payload, 6379), 'yes', payload.toString('latin1'));
-  let x = 12345;
+  const random = new Random(12345);
   for (let i = 0; i < 20000; i++) {
-    const buf = Buffer.alloc(1 + (i % 64));
-    for (let j = 0; j < buf.length; j++) {
-      x = (x * 1103515245 + 12345) >>> 0;
-      buf[j] = x >>> 24;
-    }
+    const buf = random.bytes(1 + (i % 64));
     assert.notEqual(d(0, buf, 6379), 'yes');
     assert.notEqual(d(1, buf, 6379), 'yes');
   }
@@ -408,37 +403,27 @@ test('fuzz: 100,000 mutated conversations never throw, hang or buffer beyond the
     [cmd('HELLO', '3'), b('|1\r\n+a\r\n+b\r\n%2\r\n+x\r\n~1\r\n,1.5\r\n+y\r\n>2\r\n$1\r\na\r\n(12\r\n!3\r\nERR\r\n=7\r\ntxt:abc\r\n_\r\n#t\r\n')],
     [cmd('SUBSCRIBE', 'c'), b('*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n')],
   ];
-  let x = 987654321;
-  const rnd = (n: number): number => {
-    x = (x * 1103515245 + 12345) >>> 0;
-    return (x >>> 8) % n;
+  const random = new Random(987654321);
+  // The 'length' mutation: a RESP bulk length and an array count, huge or negative, inserted anywhere.
+  const lengths = (m: Buffer, r: Random): Buffer => {
+    const s = b(`$${r.int(2) ? r.int(1 << 30) : -r.int(100)}\r\n*${r.int(1 << 20)}\r\n`);
+    const at = r.int(m.length);
+    return Buffer.concat([m.subarray(0, at), s, m.subarray(at)]);
   };
   const maxBufferBytes = 1024;
   for (let i = 0; i < 100000; i++) {
     const seed = seeds[i % seeds.length];
     const p = parser({ maxBufferBytes }) as RedisParserInstance;
     for (let dir = 0; dir < 2; dir++) {
-      const m = Buffer.from(seed[dir]);
-      const mutation = rnd(5);
-      let data: Buffer = m;
-      if (mutation === 0) for (let k = 0; k < 3; k++) m[rnd(m.length)] ^= 1 << rnd(8);
-      else if (mutation === 1) data = m.subarray(0, rnd(m.length));
-      else if (mutation === 2) {
-        const s = b(`$${rnd(2) ? rnd(1 << 30) : -rnd(100)}\r\n*${rnd(1 << 20)}\r\n`);
-        const at = rnd(m.length);
-        data = Buffer.concat([m.subarray(0, at), s, m.subarray(at)]);
-      } else if (mutation === 3) {
-        data = Buffer.alloc(rnd(200));
-        for (let k = 0; k < data.length; k++) data[k] = rnd(256);
-      } else m[rnd(m.length)] = rnd(256);
+      const data = mutate(seed[dir], random, { kinds: ['flip', 'truncate', 'length', 'random', 'overwrite'], length: lengths, randomMax: 200 });
       let off = 0;
       while (off < data.length) {
-        const n = 1 + rnd(data.length);
+        const n = 1 + random.int(data.length);
         p.feed(dir as 0 | 1, data.subarray(off, off + n), i);
         off += n;
         assert.ok(p.bufferedBytes <= 2 * maxBufferBytes); // both directions, each within maxBufferBytes
       }
-      if (rnd(10) === 0) p.gap(dir as 0 | 1, 10);
+      if (random.int(10) === 0) p.gap(dir as 0 | 1, 10);
     }
     p.expire(i + 10, 5);
     p.close(i + 20);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CORPUS_MISSING, corpusDir } from '../../testing/corpus';
+import { feedInTwo, mutate, Random } from '../../testing/fuzz';
 import { parseCapture } from '../../testing/l7-corpus';
 import { L7Parser, L7Record } from '../l7-parser';
 import { parseClientHello, parseServerHello, tlsModule } from './tls-parser';
@@ -92,11 +93,8 @@ test('split at every byte boundary, and one handshake message across two records
   const server = Buffer.concat([SERVER_FLIGHT_12, SERVER_FINISH_12]);
   for (let i = 1; i < server.length; i++) {
     const p = tlsModule.create();
-    const ci = (i % (client.length - 1)) + 1;
-    p.feed(0, client.subarray(0, ci), 1);
-    p.feed(0, client.subarray(ci), 2);
-    p.feed(1, server.subarray(0, i), 3);
-    p.feed(1, server.subarray(i), 4);
+    feedInTwo(p, 0, client, (i % (client.length - 1)) + 1, 1, 2);
+    feedInTwo(p, 1, server, i, 3, 4);
     const recs = p.take();
     assert.equal(recs.length, 1, `split ${i}`);
     assert.equal(recs[0].requestDomain, 'example.com');
@@ -237,42 +235,23 @@ test('detect: hellos yes, other protocols no', () => {
     ['mqtt', hex('101000044d5154540402003c0004746573740000')],
   ];
   for (const [name, b] of others) for (const d of [0, 1] as const) assert.equal(tlsModule.detect(d, b, 443), 'no', name);
-  let seed = 3;
-  const rnd = (): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed >> 8;
-  };
+  const random = new Random(3);
   for (let i = 0; i < 20000; i++) {
-    const b = Buffer.alloc(10 + (rnd() % 100));
-    for (let k = 0; k < b.length; k++) b[k] = rnd() & 0xff;
+    const b = random.bytes(10 + random.int(100));
     assert.notEqual(tlsModule.detect(0, b, 1), 'yes');
   }
 });
 
 test('fuzz: 110,000 mutated flights, no exception, bounded buffers', () => {
   const seeds = [CLIENT_HELLO, SERVER_FLIGHT_12, SERVER_FINISH_12, SH13, HRR, alert(2, 40), CLIENT_FINISH_12];
-  let seed = 99;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return (seed >> 4) % n;
-  };
+  const random = new Random(99);
   const max = 2048;
   let p = tlsModule.create({ maxBufferBytes: max });
   for (let i = 0; i < 110_000; i++) {
-    let m = Buffer.from(seeds[rnd(seeds.length)]);
-    const kind = rnd(4);
-    if (kind === 0) for (let k = rnd(4) + 1; k > 0; k--) m[rnd(m.length)] ^= 1 << rnd(8);
-    else if (kind === 1) m = m.subarray(0, rnd(m.length + 1));
-    else if (kind === 2) {
-      // Random lengths in the record, handshake and extension length fields.
-      const at = [3, 6, 7, 8, 9 + 38, 9 + 40][rnd(6)];
-      if (at + 2 <= m.length) m.writeUInt16BE(rnd(65536), at);
-    } else {
-      m = Buffer.alloc(rnd(60));
-      for (let k = 0; k < m.length; k++) m[k] = rnd(256);
-    }
-    p.feed(rnd(2) as 0 | 1, m, i);
-    if (rnd(50) === 0) p.gap(rnd(2) as 0 | 1, rnd(100));
+    // Random lengths in the record, handshake and extension length fields.
+    const m = mutate(random.pick(seeds), random, { length: { bytes: 2, at: [3, 6, 7, 8, 9 + 38, 9 + 40] }, randomMax: 60 });
+    p.feed(random.int(2) as 0 | 1, m, i);
+    if (random.int(50) === 0) p.gap(random.int(2) as 0 | 1, random.int(100));
     const sides = (p as unknown as { sides: { hs: Buffer; hdr: Buffer }[] }).sides;
     assert.ok(sides[0].hs.length <= max && sides[1].hs.length <= max && sides[0].hdr.length < 5);
     if (i % 7 === 0) {
