@@ -1,4 +1,4 @@
-import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions } from './l7-parser';
+import { Direction, L7Parser, L7ProtocolModule, L7ProtocolName, L7Record, ParserOptions } from './l7-parser';
 import { ProtocolInference } from './protocol-inference';
 import { TcpReassembler } from './stream/tcp-reassembler';
 
@@ -11,6 +11,7 @@ export class FlowL7 {
   private parser: L7Parser | undefined;
   private module: L7ProtocolModule | undefined;
   private attempts = 0;
+  private readonly votes = new Map<L7ProtocolName, number>();
   private off = false;
   private confirmed = false;
   private readonly streams: [TcpReassembler, TcpReassembler] | undefined;
@@ -82,7 +83,7 @@ export class FlowL7 {
   private payload(direction: Direction, data: Buffer, tsUs: number): void {
     if (this.off) return;
     if (!this.parser) {
-      const found = this.inference.examine(this.attempts++, direction, data, this.serverPort, this.serverKey);
+      const found = this.inference.examine(this.attempts++, direction, data, this.serverPort, this.serverKey, this.votes);
       if (found === null) {
         this.off = true;
         return;

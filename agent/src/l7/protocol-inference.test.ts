@@ -46,3 +46,10 @@ test('a confirmed server skips inference for its next flows, bounded', () => {
   assert.equal(inf.known('b'), undefined);
   assert.equal(inf.known('c'), http);
 });
+
+test('the same lone maybe twice decides off the usual port (a capture begun mid-connection)', () => {
+  const inf = new ProtocolInference([http, redis]);
+  const votes = new Map();
+  assert.equal(inf.examine(0, 1, Buffer.from('+OK\r\n'), 7000, 's', votes), undefined);
+  assert.equal(inf.examine(1, 1, Buffer.from('+PONG\r\n'), 7000, 's', votes), redis);
+});

@@ -37,22 +37,37 @@ export class ProtocolInference {
 
   /**
    * Looks at one payload of a flow. Returns the module when decided, `null` when the flow should
-   * not be examined any further, `undefined` to wait for more payload.
+   * not be examined any further, `undefined` to wait for more payload. `votes` is the flow's
+   * tally of payloads that only one module found plausible: a capture that began mid-connection
+   * on an unusual port shows no unmistakable first message, but the same lone 'maybe' twice is
+   * enough.
    */
-  examine(attempt: number, direction: Direction, payload: Buffer, serverPort: number, serverKey: string): L7ProtocolModule | null | undefined {
+  examine(
+    attempt: number,
+    direction: Direction,
+    payload: Buffer,
+    serverPort: number,
+    serverKey: string,
+    votes?: Map<L7ProtocolName, number>,
+  ): L7ProtocolModule | null | undefined {
     const remembered = this.known(serverKey);
     if (remembered) return remembered;
-    let maybe: L7ProtocolModule | undefined;
+    let lone: L7ProtocolModule | undefined;
     let maybes = 0;
     for (const m of this.modules) {
       const verdict = m.detect(direction, payload, serverPort);
       if (verdict === 'yes') return m;
       if (verdict === 'maybe') {
         maybes++;
-        if (m.defaultPorts.includes(serverPort)) maybe = m;
+        lone = m;
       }
     }
-    if (maybe && maybes === 1) return maybe;
+    if (lone && maybes === 1) {
+      if (lone.defaultPorts.includes(serverPort)) return lone;
+      const n = (votes?.get(lone.name) ?? 0) + 1;
+      votes?.set(lone.name, n);
+      if (n >= 2) return lone;
+    }
     if (attempt + 1 >= this.maxAttempts) {
       this.gaveUp++;
       return null;

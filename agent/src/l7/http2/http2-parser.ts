@@ -682,10 +682,11 @@ function detect(direction: Direction, payload: Buffer, _serverPort: number): Ver
   if (payload.compare(PREFACE, 0, n, 0, n) === 0) return n === PREFACE.length ? 'yes' : 'maybe';
   const head = payload.toString('latin1', 0, Math.min(payload.length, 4096));
   if (direction === 0 && HTTP1_METHOD.test(head)) {
-    // an h2c Upgrade request (RFC 7540 §3.2) may become HTTP/2; any other HTTP/1 is not ours
-    return /\r\nupgrade:[^\r]*\bh2c\b/i.test(head) && /\r\nhttp2-settings:/i.test(head) ? 'maybe' : 'no';
+    // An h2c Upgrade request (RFC 7540 §3.2) is ours: this parser reads the HTTP/1.1 upgrade
+    // exchange itself and pairs stream 1 with it. Any other HTTP/1 is not ours.
+    return /\r\nupgrade:[^\r]*\bh2c\b/i.test(head) && /\r\nhttp2-settings:/i.test(head) ? 'yes' : 'no';
   }
-  if (head.startsWith('HTTP/1.')) return /^HTTP\/1\.1 101/.test(head) && /\r\nupgrade:\s*h2c/i.test(head) ? 'maybe' : 'no';
+  if (head.startsWith('HTTP/1.')) return /^HTTP\/1\.1 101/.test(head) && /\r\nupgrade:\s*h2c/i.test(head) ? 'yes' : 'no';
   const run = frameRun(payload, 0);
   if (run.frames >= 2 && (run.exact || run.partial || run.frames >= 4)) return 'yes';
   if (run.frames === 1 && run.exact) return 'maybe';

@@ -215,7 +215,9 @@ test('expire() and close() report unanswered requests as timeouts', () => {
 test('h2c Upgrade: stream 1 answers the HTTP/1.1 request', () => {
   const up = Buffer.from('GET /up/x/y HTTP/1.1\r\nHost: h2c.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n', 'latin1');
   const sw = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n', 'latin1');
-  assert.equal(http2Module.detect(0, up, 80), 'maybe');
+  // The upgrade exchange is HTTP/2's to parse (it pairs stream 1 with it), so it claims it.
+  assert.equal(http2Module.detect(0, up, 80), 'yes');
+  assert.equal(http2Module.detect(1, sw, 80), 'yes');
   const p = http2Module.create();
   p.feed(0, up, 100);
   p.feed(1, Buffer.concat([sw, SETTINGS_EMPTY]), 200);
