@@ -2,6 +2,9 @@ import { Direction, L7Parser, L7ProtocolModule, L7ProtocolName, L7Record, Parser
 import { ProtocolInference } from './protocol-inference';
 import { TcpReassembler } from './stream/tcp-reassembler';
 
+/** Speculative parsers at most per flow while its protocol is undecided. */
+const MAX_CANDIDATES = 4;
+
 /**
  * The application layer of one flow: in-order payload per direction (TCP reassembly; UDP and
  * eBPF data arrive in order already), protocol inference on the first payloads, then one parser
@@ -11,7 +14,8 @@ export class FlowL7 {
   private parser: L7Parser | undefined;
   private module: L7ProtocolModule | undefined;
   private attempts = 0;
-  private readonly votes = new Map<L7ProtocolName, number>();
+  /** Parsers running on speculation while the protocol is undecided. */
+  private readonly candidates = new Map<L7ProtocolName, { module: L7ProtocolModule; parser: L7Parser; records: L7Record[] }>();
   private off = false;
   private confirmed = false;
   private readonly streams: [TcpReassembler, TcpReassembler] | undefined;
@@ -82,29 +86,69 @@ export class FlowL7 {
 
   private payload(direction: Direction, data: Buffer, tsUs: number): void {
     if (this.off) return;
+    // The capture source reuses its buffers: parsers get bytes they may keep.
+    const bytes = Buffer.from(data);
     if (!this.parser) {
-      const found = this.inference.examine(this.attempts++, direction, data, this.serverPort, this.serverKey, this.votes);
-      if (found === null) {
-        this.off = true;
+      this.infer(direction, bytes, tsUs);
+      return;
+    }
+    this.parser.feed(direction, bytes, tsUs);
+    this.collect();
+  }
+
+  /**
+   * Inference: a server known from earlier flows, or a module sure of the payload, decides at
+   * once. Otherwise every module that finds the payload plausible parses it on speculation, and
+   * the first whose parse pairs a request with its response (without parse errors) wins: the
+   * way to recognise a connection caught mid-stream, where no opening message is seen.
+   */
+  private infer(direction: Direction, bytes: Buffer, tsUs: number): void {
+    const known = this.inference.known(this.serverKey);
+    const { sure, maybe } = known ? { sure: known, maybe: [] } : this.inference.plausible(direction, bytes, this.serverPort);
+    if (sure) {
+      this.choose(sure, sure.create(this.options));
+      this.parser?.feed(direction, bytes, tsUs);
+      this.collect();
+      return;
+    }
+    for (const m of maybe) {
+      if (!this.candidates.has(m.name) && this.candidates.size < MAX_CANDIDATES) this.candidates.set(m.name, { module: m, parser: m.create(this.options), records: [] });
+    }
+    for (const c of this.candidates.values()) {
+      c.parser.feed(direction, bytes, tsUs);
+      for (const r of c.parser.take()) c.records.push(r);
+      const answered = c.records.some((r) => r.countsAsRequest && r.responseTimeUs !== undefined && r.status !== 'parse_failed' && r.status !== 'unknown');
+      if (answered && c.parser.stats.parseErrors === 0) {
+        this.choose(c.module, c.parser);
+        for (const r of c.records) this.records.push(r);
+        this.confirm();
         return;
       }
-      if (!found) return;
-      this.module = found;
-      this.parser = found.create(this.options);
     }
-    // The capture source reuses its buffers: the parser gets bytes it may keep.
-    this.parser.feed(direction, Buffer.from(data), tsUs);
-    this.collect();
+    if (++this.attempts >= this.inference.maxAttemptsPerFlow) {
+      this.inference.noteGaveUp();
+      this.off = true;
+      this.candidates.clear();
+    }
+  }
+
+  private choose(module: L7ProtocolModule, parser: L7Parser): void {
+    this.module = module;
+    this.parser = parser;
+    this.candidates.clear();
+  }
+
+  private confirm(): void {
+    if (this.confirmed || !this.module) return;
+    this.confirmed = true;
+    this.inference.confirm(this.serverKey, this.module.name);
   }
 
   private collect(): void {
     if (!this.parser) return;
     const got = this.parser.take();
     if (got.length === 0) return;
-    if (!this.confirmed && this.module && got.some((r) => r.countsAsRequest && r.responseTimeUs !== undefined && r.status !== 'parse_failed')) {
-      this.confirmed = true;
-      this.inference.confirm(this.serverKey, this.module.name);
-    }
+    if (got.some((r) => r.countsAsRequest && r.responseTimeUs !== undefined && r.status !== 'parse_failed')) this.confirm();
     for (const r of got) this.records.push(r);
   }
 }

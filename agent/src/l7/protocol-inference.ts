@@ -75,6 +75,28 @@ export class ProtocolInference {
     return undefined;
   }
 
+  /**
+   * The modules that find a payload plausible: the one that is sure (`yes`), or those that
+   * cannot rule it out (`maybe`), for speculative parsing.
+   */
+  plausible(direction: Direction, payload: Buffer, serverPort: number): { sure?: L7ProtocolModule; maybe: L7ProtocolModule[] } {
+    const maybe: L7ProtocolModule[] = [];
+    for (const m of this.modules) {
+      const verdict = m.detect(direction, payload, serverPort);
+      if (verdict === 'yes') return { sure: m, maybe };
+      if (verdict === 'maybe') maybe.push(m);
+    }
+    return { maybe };
+  }
+
+  get maxAttemptsPerFlow(): number {
+    return this.maxAttempts;
+  }
+
+  noteGaveUp(): void {
+    this.gaveUp++;
+  }
+
   /** A request of this protocol was answered on this server: remember it. */
   confirm(serverKey: string, protocol: L7ProtocolName): void {
     if (this.servers.get(serverKey) === protocol) return;
