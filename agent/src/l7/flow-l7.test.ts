@@ -108,3 +108,24 @@ test('a flow nothing recognises is given up after a few payloads', () => {
   f.message(0, Buffer.from('Q 1\n'), 5);
   assert.equal(f.protocol, undefined);
 });
+
+test('undecided flows parse on speculation: the module that pairs a request and its response wins', () => {
+  const unsure: L7ProtocolModule = { ...lineModule, detect: () => 'maybe' };
+  const silent: L7ProtocolModule = {
+    name: 'kafka',
+    defaultPorts: [],
+    detect: () => 'maybe',
+    create: () => ({ ...new LineParser(), protocol: 'redis', feed: () => undefined, take: () => [] }) as unknown as L7Parser,
+  };
+  const inference = new ProtocolInference([silent, unsure]);
+  const f = new FlowL7(inference, 'srv', 9999, false);
+  f.message(0, Buffer.from('Q 1\n'), 1);
+  assert.equal(f.protocol, undefined);
+  f.message(1, Buffer.from('A 1\n'), 2);
+  assert.equal(f.protocol, unsure);
+  assert.deepEqual(
+    f.take().map((r) => [r.requestResource, r.requestTimeUs, r.responseTimeUs]),
+    [['1', 1, 2]],
+  );
+  assert.equal(inference.known('srv'), unsure);
+});

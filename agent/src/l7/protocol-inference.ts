@@ -2,10 +2,10 @@ import { Direction, L7ProtocolModule, L7ProtocolName } from './l7-parser';
 
 /**
  * Which application protocol a flow speaks, from its payload (ports are only hints): every
- * module looks at the first payloads of the flow; a 'yes' decides, a lone 'maybe' on the
- * protocol's usual port decides. A protocol confirmed on a server (a request answered) is
- * remembered for that server, so its next connections skip the guessing. A flow that gives no
- * answer after a few payloads stops being examined (bounded cost).
+ * module looks at the first payloads of the flow and says whether it is sure or finds them
+ * plausible (FlowL7 then parses on speculation). A protocol confirmed on a server (a request
+ * answered) is remembered for that server, so its next connections skip the guessing. A flow
+ * that gives no answer after a few payloads stops being examined (bounded cost).
  */
 export interface InferenceOptions {
   /** Payloads examined per flow before giving up. */
@@ -33,46 +33,6 @@ export class ProtocolInference {
   known(serverKey: string): L7ProtocolModule | undefined {
     const name = this.servers.get(serverKey);
     return name ? this.module(name) : undefined;
-  }
-
-  /**
-   * Looks at one payload of a flow. Returns the module when decided, `null` when the flow should
-   * not be examined any further, `undefined` to wait for more payload. `votes` is the flow's
-   * tally of payloads that only one module found plausible: a capture that began mid-connection
-   * on an unusual port shows no unmistakable first message, but the same lone 'maybe' twice is
-   * enough.
-   */
-  examine(
-    attempt: number,
-    direction: Direction,
-    payload: Buffer,
-    serverPort: number,
-    serverKey: string,
-    votes?: Map<L7ProtocolName, number>,
-  ): L7ProtocolModule | null | undefined {
-    const remembered = this.known(serverKey);
-    if (remembered) return remembered;
-    let lone: L7ProtocolModule | undefined;
-    let maybes = 0;
-    for (const m of this.modules) {
-      const verdict = m.detect(direction, payload, serverPort);
-      if (verdict === 'yes') return m;
-      if (verdict === 'maybe') {
-        maybes++;
-        lone = m;
-      }
-    }
-    if (lone && maybes === 1) {
-      if (lone.defaultPorts.includes(serverPort)) return lone;
-      const n = (votes?.get(lone.name) ?? 0) + 1;
-      votes?.set(lone.name, n);
-      if (n >= 2) return lone;
-    }
-    if (attempt + 1 >= this.maxAttempts) {
-      this.gaveUp++;
-      return null;
-    }
-    return undefined;
   }
 
   /**
