@@ -74,6 +74,21 @@ test('replay of the demo capture matches the recorded workload', () => {
   assert.match(text.stdout, /close types +fin 27, server_direct_rst 3/);
 });
 
+test('--no-l7 analyses L4 only; privacy options reach the request log', () => {
+  const l4 = json(run(['replay', demo, '--store', join(scratch, 'l4only'), '--no-l7', '--json']));
+  assert.deepEqual(l4.l7, {});
+  assert.equal(l4.flows.tcp, workload.totals.tcp_connections + workload.totals.refused_connection_attempts);
+  const store = join(scratch, 'headers');
+  json(run(['replay', demo, '--store', store, '--http-header', 'Host,Accept', '--keep-redis-values', '--json']));
+  const sql = "SELECT count() AS n FROM flow_log.l7_flow_log WHERE l7_protocol = 'http1' AND mapContains(attributes, 'accept') AND NOT mapContains(attributes, 'user-agent')";
+  const r = spawnSync(process.execPath, ['-e', `
+    const { ChdbStore } = require(${JSON.stringify(join(root, 'agent/dist/store/chdb-store.js'))});
+    (async () => { const s = new ChdbStore(${JSON.stringify(store)}); console.log(JSON.stringify(await s.query(${JSON.stringify(sql)}))); await s.close(); })();
+  `], { encoding: 'utf8' });
+  const http = workload.servers.find((x) => x.protocol === 'http');
+  assert.deepEqual(JSON.parse(r.stdout), [{ n: http?.requests }]);
+});
+
 test('replay reads a capture from standard input', () => {
   const s = json(run(['replay', '-', '--store', join(scratch, 'stdin'), '--json'], readFileSync(demo)));
   assert.equal(s.packets, workload.capture.packets);

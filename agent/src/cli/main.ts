@@ -43,6 +43,11 @@ export function buildProgram(): Command {
     .option('--host <name>', 'host name to label the rows with (default: this machine)')
     .option('--max-flows <n>', 'largest number of concurrent flows kept', positiveInt, 1_000_000)
     .option('--cluster <name>', 'create the tables on this ClickHouse cluster (Replicated + Distributed)')
+    .option('--no-l7', 'analyse L4 only: no protocol parsing, request log or RED metrics')
+    .option('--keep-sql-literals', 'store SQL statements as sent (default: literals masked as ?)')
+    .option('--keep-redis-values', 'store Redis arguments (default: command and key only)')
+    .option('--http-header <names>', 'HTTP headers copied into the request log, comma separated or repeated', collectAddresses, [])
+    .option('--endpoint-segments <n>', 'path segments kept in HTTP endpoints', positiveInt, 2)
     .option('--json', 'print the summary as one JSON object')
     .option('--no-progress', 'no progress bar even on a terminal')
     .action(async (capture: string, opts) => {

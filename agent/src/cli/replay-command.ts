@@ -10,6 +10,11 @@ export interface ReplayCommandOptions {
   host?: string;
   maxFlows: number;
   cluster?: string;
+  l7: boolean;
+  keepSqlLiterals?: boolean;
+  keepRedisValues?: boolean;
+  httpHeader: string[];
+  endpointSegments: number;
   json?: boolean;
   progress: boolean;
 }
@@ -37,6 +42,16 @@ export async function replayCommand(capture: string, opts: ReplayCommandOptions)
       host: opts.host,
       maxFlows: opts.maxFlows,
       schema: { cluster: opts.cluster },
+      l7: opts.l7
+        ? {
+            parser: {
+              keepSqlLiterals: opts.keepSqlLiterals ?? false,
+              keepRedisValues: opts.keepRedisValues ?? false,
+              httpHeaderAllowList: opts.httpHeader.length ? opts.httpHeader.map((h) => h.toLowerCase()) : undefined,
+              endpointPathSegments: opts.endpointSegments,
+            },
+          }
+        : false,
       onProgress: (consumed, packets) => {
         const seconds = Math.max(0.001, (Date.now() - started) / 1000);
         bar?.update(Math.round(consumed / 1e6), { packets, pps: Math.round(packets / seconds) });

@@ -2,6 +2,7 @@ import { RowSink } from '../aggregate/network-aggregator';
 import { histogramBucket, HISTOGRAM_BUCKETS } from '../aggregate/network-metrics';
 import { APPLICATION_METRICS } from '../store/tables';
 import { micros } from '../util/time-format';
+import { EndpointCap } from './endpoint-cap';
 import { L7Record } from './l7-parser';
 
 /** Where a record was seen: the flow's identity and observation point. */
@@ -58,13 +59,17 @@ export class L7Output {
   private slab = new Float64Array(WIDTH * 64);
   private second = -1;
   private readonly hostJson: string;
+  /** RED rows keep at most this many endpoints per service (the request log keeps them all). */
+  readonly endpoints: EndpointCap;
   recordsWritten = 0;
 
   constructor(
     private readonly sink: RowSink,
     private readonly host: string,
+    maxEndpointsPerService = 1000,
   ) {
     this.hostJson = JSON.stringify(host);
+    this.endpoints = new EndpointCap(maxEndpointsPerService);
   }
 
   beginSecond(second: number): void {
@@ -91,7 +96,8 @@ export class L7Output {
   }
 
   private row(ctx: FlowContext, r: L7Record): number {
-    const key = `${ctx.tapSide}|${r.protocol}|${ctx.ip0}|${ctx.ip1}|${ctx.port1}|${r.endpoint}`;
+    const endpoint = this.endpoints.endpoint(`${ctx.ip1}:${ctx.port1}|${r.protocol}`, r.endpoint);
+    const key = `${ctx.tapSide}|${r.protocol}|${ctx.ip0}|${ctx.ip1}|${ctx.port1}|${endpoint}`;
     let row = this.keys.get(key);
     if (row === undefined) {
       row = this.tags.length;
@@ -99,7 +105,7 @@ export class L7Output {
       this.tags.push(
         `,"tap_side":"${ctx.tapSide}","signal_source":"${ctx.signalSource}","host":${this.hostJson},"protocol":"${ctx.transport}",` +
           `"l7_protocol":"${r.protocol}","ip_0":"${ctx.ip0}","ip_1":"${ctx.ip1}","port_1":${ctx.port1},` +
-          `"service_0":"${ctx.ip0}","service_1":"${ctx.ip1}:${ctx.port1}","endpoint":${JSON.stringify(r.endpoint)}`,
+          `"service_0":"${ctx.ip0}","service_1":"${ctx.ip1}:${ctx.port1}","endpoint":${JSON.stringify(endpoint)}`,
       );
       if ((row + 1) * WIDTH > this.slab.length) {
         const bigger = new Float64Array(this.slab.length * 2);
