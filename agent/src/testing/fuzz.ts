@@ -1,8 +1,9 @@
 /**
- * Helpers for the parser fuzz and split tests: a seeded random generator, a message mutator and
- * feeding a message cut in two. The tests keep what is protocol specific (the messages they
+ * Helpers for the parser fuzz and split tests: a seeded random generator, a message mutator,
+ * feeding a message cut in two and a fuzz loop over a parser's whole interface. The tests keep what is protocol specific (the messages they
  * mutate, where their length fields are, what they assert).
  */
+import assert from 'node:assert/strict';
 import { Direction } from '../l7/l7-parser';
 
 /** A small seeded generator (mulberry32): the same seed gives the same sequence on every run. */
@@ -126,4 +127,55 @@ export interface Feedable {
 export function feedInTwo(p: Feedable, direction: Direction, data: Buffer, cut: number, headUs: number, tailUs: number): void {
   p.feed(direction, data.subarray(0, cut), headUs);
   p.feed(direction, data.subarray(cut), tailUs);
+}
+
+/** What `fuzzParser` drives: a parser with the sizes of its buffers. */
+export interface FuzzedParser extends Feedable {
+  gap(direction: Direction, bytes: number): void;
+  expire(nowUs: number, timeoutUs: number): void;
+  close(nowUs: number): void;
+  take(): unknown;
+  bufferedBytes(direction: Direction): number;
+}
+
+export interface FuzzParserOptions {
+  /** How many messages are fed. */
+  messages: number;
+  /** The message fed at step `i`. */
+  message: (i: number) => Buffer;
+  /** A new parser: one to start with, then a fresh one (the last one closed at time i) every `renewEvery` messages. */
+  create: () => FuzzedParser;
+  /** What neither side may ever buffer beyond. */
+  maxBuffered: number;
+  /** Default 500. */
+  renewEvery?: number;
+  /** Every `gapEvery` messages (default 97), a gap of up to `gapMax` - 1 bytes (default 100) on the side just fed. */
+  gapEvery?: number;
+  gapMax?: number;
+  /** Every `expireEvery` messages (default 113), expire(i, expireUs) (default 50). */
+  expireEvery?: number;
+  expireUs?: number;
+}
+
+/**
+ * Feeds `messages` messages, each on a random side at time i, taking the records after each, and
+ * asserts that neither side buffers more than `maxBuffered`.
+ */
+export function fuzzParser(random: Random, o: FuzzParserOptions): void {
+  const { renewEvery = 500, gapEvery = 97, gapMax = 100, expireEvery = 113, expireUs = 50 } = o;
+  let p = o.create();
+  for (let i = 0; i < o.messages; i++) {
+    if (i % renewEvery === 0) {
+      p.close(i);
+      p.take();
+      p = o.create();
+    }
+    const data = o.message(i);
+    const d = random.int(2) as Direction;
+    p.feed(d, data, i);
+    if (i % gapEvery === 0) p.gap(d, random.int(gapMax));
+    if (i % expireEvery === 0) p.expire(i, expireUs);
+    p.take();
+    assert.ok(p.bufferedBytes(0) <= o.maxBuffered && p.bufferedBytes(1) <= o.maxBuffered, `message ${i}`);
+  }
 }

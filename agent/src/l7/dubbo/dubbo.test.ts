@@ -6,6 +6,7 @@ import { Direction, L7Record } from '../l7-parser';
 import { detectDubbo, DubboParser, dubboModule, readHessianString, readKryoString } from './dubbo-parser';
 import { corpusDir } from '../../testing/corpus';
 import { parseCapture } from '../../testing/l7-corpus';
+import { feedInTwo, fuzzParser, MutateOptions, mutate, Random } from '../../testing/fuzz';
 
 const H = (hex: string): Buffer => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
 
@@ -123,12 +124,10 @@ test('split at every byte boundary', () => {
   const b = Buffer.concat([resp(2), resp(1, 70)]);
   for (let i = 1; i < a.length; i++) {
     for (const j of [1, 15, 16, 17, resp(2).length, b.length - 1]) {
-      const rs = run([
-        [0, a.subarray(0, i), 10],
-        [0, a.subarray(i), 20],
-        [1, b.subarray(0, j), 30],
-        [1, b.subarray(j), 40],
-      ]);
+      const p = new DubboParser();
+      feedInTwo(p, 0, a, i, 10, 20);
+      feedInTwo(p, 1, b, j, 30, 40);
+      const rs = run([], p);
       assert.deepEqual(
         rs.map((r) => [r.requestId, r.endpoint, r.status]),
         [
@@ -238,57 +237,25 @@ test('detect(): sane Dubbo header yes; other protocols no', () => {
     mqtt: H('10 0e 0004 4d515454 04 02 003c 0002 6331'),
   };
   for (const [name, b] of Object.entries(others)) assert.equal(detectDubbo(0, b, 20880), 'no', name);
-  let seed = 7;
+  const random = new Random(7);
   let yes = 0;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) & 0xff;
-  for (let i = 0; i < 20000; i++) {
-    const b = Buffer.alloc(1 + (rnd() % 64));
-    for (let j = 0; j < b.length; j++) b[j] = rnd();
-    if (detectDubbo(0, b, 0) === 'yes') yes++;
-  }
+  for (let i = 0; i < 20000; i++) if (detectDubbo(0, random.bytes(1 + random.int(64)), 0) === 'yes') yes++;
   assert.equal(yes, 0);
 });
 
 test('fuzz: 100,000 mutated messages never throw, never hang, stay bounded', () => {
   const pool = [req(1), resp(1), resp(2, 70), msg(0xc8, 0, 3, H('322e382eb4 636f6d2e64656d6f2e5376e3 312e302eb0 68e9')), msg(0xe2, 0, 4, H('4e')), msg(0xc6, 0, 5, Buffer.from('"2.0.2"\n"a"\n"b"\n"c"\n'))];
-  let seed = 99;
-  const rnd = (n: number) => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed % n;
-  };
+  const random = new Random(99);
   const max = 1024;
-  let p = new DubboParser({ maxBufferBytes: max });
   const start = Date.now();
-  for (let i = 0; i < 100_000; i++) {
-    if (i % 500 === 0) {
-      p.close(i);
-      p.take();
-      p = new DubboParser({ maxBufferBytes: max });
-    }
-    let b = Buffer.from(pool[rnd(pool.length)]);
-    switch (rnd(5)) {
-      case 0:
-        b[rnd(b.length)] ^= 1 << rnd(8);
-        break;
-      case 1:
-        b = b.subarray(0, rnd(b.length + 1));
-        break;
-      case 2:
-        b.writeUInt32BE(rnd(4) === 0 ? rnd(0xffffffff) : rnd(5000), 12);
-        break;
-      case 3:
-        for (let k = 0; k < 4; k++) b[16 + rnd(b.length - 16)] = rnd(256);
-        break;
-      default:
-        break;
-    }
-    const d = rnd(2) as Direction;
-    p.feed(d, b, i);
-    if (i % 97 === 0) p.gap(d, rnd(100));
-    if (i % 113 === 0) p.expire(i, 50);
-    p.take();
-    assert.ok(p.bufferedBytes(0) <= max && p.bufferedBytes(1) <= max);
-  }
+  // Mutations: bit flips, truncation, a random body length (mostly plausible), bytes overwritten, none.
+  const options: MutateOptions = { kinds: ['flip', 'truncate', 'length', 'overwrite', 'none'], length: { bytes: 4, at: [12], small: 5000 } };
+  fuzzParser(random, {
+    messages: 100_000,
+    message: () => mutate(random.pick(pool), random, options),
+    create: () => new DubboParser({ maxBufferBytes: max }),
+    maxBuffered: max,
+  });
   assert.ok(Date.now() - start < 60_000);
 });
 

@@ -136,93 +136,125 @@ const groupRequest: RequestWalk = (r, _v, f, out) => {
 
 // ---- response walks ----
 
-const produceResponse: ResponseWalk = (r, v, f, out) => {
+/** Reads an int16 error code and notes it; false when the reader failed (the walk should stop). */
+function readError(r: KafkaReader, out: ResponseInfo): boolean {
+  const code = r.int16();
+  if (r.ok) noteError(out, code);
+  return r.ok;
+}
+
+/**
+ * One API's topics → partitions array: each topic is a name (or, from `topicIdFrom`, a 16-byte
+ * id) then its partitions, each with its fields up to its error code (`head`), then the rest of
+ * its fields (`tail`) and tagged fields; the topic ends with tagged fields too.
+ */
+interface TopicsSpec {
+  /** First version whose topics carry an id instead of a name, -1 for none. */
+  topicIdFrom: number;
+  /** Least bytes of a partition entry. */
+  minPartition: number;
+  /** Reads a partition's fields up to its error code; gives [partition_index, error_code]. By default the two in that order. */
+  head?: (r: KafkaReader, v: number, f: boolean) => [number, number];
+  /** Skips the partition's fields after its error code, before its tagged fields. */
+  tail?: (r: KafkaReader, v: number, f: boolean) => void;
+}
+
+function indexAndCode(r: KafkaReader): [number, number] {
+  const index = r.int32();
+  return [index, r.int16()];
+}
+
+/** Walks a topics array per `spec`, noting the first named topic with a partition and the first error. */
+function walkTopics(r: KafkaReader, v: number, f: boolean, out: ResponseInfo, spec: TopicsSpec): void {
   const topics = r.arrayLength(f, 2);
   for (let t = 0; t < topics && r.ok; t++) {
     let name = '';
-    if (v >= 13) r.skip(16);
+    if (spec.topicIdFrom >= 0 && v >= spec.topicIdFrom) r.skip(16);
     else name = r.str(f);
-    const parts = r.arrayLength(f, 6);
+    const parts = r.arrayLength(f, spec.minPartition);
     for (let p = 0; p < parts && r.ok; p++) {
-      const index = r.int32();
-      const code = r.int16();
+      const [index, code] = (spec.head ?? indexAndCode)(r, v, f);
       if (!r.ok) return;
       noteTopic(out, name, index);
       noteError(out, code);
-      r.skip(8); // base_offset
-      if (v >= 2) r.skip(8); // log_append_time_ms
-      if (v >= 5) r.skip(8); // log_start_offset
-      if (v >= 8) {
-        const errors = r.arrayLength(f, 4);
-        for (let e = 0; e < errors && r.ok; e++) {
-          r.int32();
-          r.str(f);
-          r.taggedFields(f);
-        }
-        r.str(f); // error_message
-      }
+      spec.tail?.(r, v, f);
       r.taggedFields(f);
     }
     r.taggedFields(f);
   }
-};
+}
 
-const fetchResponse: ResponseWalk = (r, v, f, out) => {
-  if (v >= 1) r.int32(); // throttle_time_ms
-  if (v >= 7) {
-    noteError(out, r.int16());
-    r.int32(); // session_id
+/** A response of fields read by `before` (throttle time, top-level error…), then a topics array per `spec`. */
+function topicsResponse(spec: TopicsSpec, before?: ResponseWalk): ResponseWalk {
+  return (r, v, f, out) => {
+    before?.(r, v, f, out);
+    walkTopics(r, v, f, out, spec);
+  };
+}
+
+/** Skips one int64 field for each of `fromVersions` that `v` has reached. */
+function skipInt64s(r: KafkaReader, v: number, fromVersions: readonly number[]): void {
+  for (const from of fromVersions) if (v >= from) r.skip(8);
+}
+
+/** Skips an array whose elements (at least `minElement` bytes) are read by `element`, each followed by tagged fields. */
+function skipArray(r: KafkaReader, f: boolean, minElement: number, element: () => void): void {
+  const n = r.arrayLength(f, minElement);
+  for (let i = 0; i < n && r.ok; i++) {
+    element();
+    r.taggedFields(f);
   }
-  const topics = r.arrayLength(f, 2);
-  for (let t = 0; t < topics && r.ok; t++) {
-    let name = '';
-    if (v >= 13) r.skip(16);
-    else name = r.str(f);
-    const parts = r.arrayLength(f, 6);
-    for (let p = 0; p < parts && r.ok; p++) {
-      const index = r.int32();
-      const code = r.int16();
-      if (!r.ok) return;
-      noteTopic(out, name, index);
-      noteError(out, code);
-      r.skip(8); // high_watermark
-      if (v >= 4) r.skip(8); // last_stable_offset
-      if (v >= 5) r.skip(8); // log_start_offset
-      if (v >= 4) {
-        const aborted = r.arrayLength(f, 16);
-        for (let a = 0; a < aborted && r.ok; a++) {
-          r.skip(16);
-          r.taggedFields(f);
-        }
-      }
+}
+
+const produceResponse = topicsResponse({
+  topicIdFrom: 13,
+  minPartition: 6,
+  tail: (r, v, f) => {
+    skipInt64s(r, v, [0, 2, 5]); // base_offset, log_append_time_ms, log_start_offset
+    if (v < 8) return;
+    // record_errors: batch_index, batch_index_error_message
+    skipArray(r, f, 4, () => {
+      r.int32();
+      r.str(f);
+    });
+    r.str(f); // error_message
+  },
+});
+
+const fetchResponse = topicsResponse(
+  {
+    topicIdFrom: 13,
+    minPartition: 6,
+    tail: (r, v, f) => {
+      skipInt64s(r, v, [0, 4, 5]); // high_watermark, last_stable_offset, log_start_offset
+      if (v >= 4) skipArray(r, f, 16, () => r.skip(16)); // aborted_transactions: producer_id, first_offset
       if (v >= 11) r.int32(); // preferred_read_replica
       r.skipBytes(f); // records
-      r.taggedFields(f);
+    },
+  },
+  (r, v, _f, out) => {
+    if (v >= 1) r.int32(); // throttle_time_ms
+    if (v >= 7) {
+      noteError(out, r.int16());
+      r.int32(); // session_id
     }
-    r.taggedFields(f);
-  }
-};
+  },
+);
 
-const listOffsetsResponse: ResponseWalk = (r, v, f, out) => {
-  if (v >= 2) r.int32();
-  const topics = r.arrayLength(f, 2);
-  for (let t = 0; t < topics && r.ok; t++) {
-    const name = r.str(f);
-    const parts = r.arrayLength(f, 6);
-    for (let p = 0; p < parts && r.ok; p++) {
-      const index = r.int32();
-      const code = r.int16();
-      if (!r.ok) return;
-      noteTopic(out, name, index);
-      noteError(out, code);
+const listOffsetsResponse = topicsResponse(
+  {
+    topicIdFrom: -1,
+    minPartition: 6,
+    tail: (r, v, f) => {
       if (v === 0) r.skip(r.arrayLength(f, 8) * 8); // old_style_offsets
       else r.skip(16); // timestamp, offset
       if (v >= 4) r.int32(); // leader_epoch
-      r.taggedFields(f);
-    }
-    r.taggedFields(f);
-  }
-};
+    },
+  },
+  (r, v) => {
+    if (v >= 2) r.int32();
+  },
+);
 
 const metadataResponse: ResponseWalk = (r, v, f, out) => {
   if (v >= 3) r.int32();
@@ -259,71 +291,37 @@ const metadataResponse: ResponseWalk = (r, v, f, out) => {
     r.taggedFields(f);
   }
   if (v >= 8 && v <= 10) r.int32(); // cluster_authorized_operations
-  if (v >= 13) {
-    const code = r.int16();
-    if (r.ok) noteError(out, code);
-  }
+  if (v >= 13) readError(r, out);
 };
 
-const offsetCommitResponse: ResponseWalk = (r, v, f, out) => {
+const offsetCommitResponse = topicsResponse({ topicIdFrom: 10, minPartition: 6 }, (r, v) => {
   if (v >= 3) r.int32();
-  const topics = r.arrayLength(f, 2);
-  for (let t = 0; t < topics && r.ok; t++) {
-    let name = '';
-    if (v >= 10) r.skip(16);
-    else name = r.str(f);
-    const parts = r.arrayLength(f, 6);
-    for (let p = 0; p < parts && r.ok; p++) {
-      const index = r.int32();
-      const code = r.int16();
-      if (!r.ok) return;
-      noteTopic(out, name, index);
-      noteError(out, code);
-      r.taggedFields(f);
-    }
-    r.taggedFields(f);
-  }
-};
+});
 
-function offsetFetchTopics(r: KafkaReader, v: number, f: boolean, out: ResponseInfo): void {
-  const topics = r.arrayLength(f, 2);
-  for (let t = 0; t < topics && r.ok; t++) {
-    let name = '';
-    if (v >= 10) r.skip(16);
-    else name = r.str(f);
-    const parts = r.arrayLength(f, 14);
-    for (let p = 0; p < parts && r.ok; p++) {
-      const index = r.int32();
-      r.skip(8); // committed_offset
-      if (v >= 5) r.int32(); // committed_leader_epoch
-      r.str(f); // metadata
-      const code = r.int16();
-      if (!r.ok) return;
-      noteTopic(out, name, index);
-      noteError(out, code);
-      r.taggedFields(f);
-    }
-    r.taggedFields(f);
-  }
-}
+const OFFSET_FETCH_TOPICS: TopicsSpec = {
+  topicIdFrom: 10,
+  minPartition: 14,
+  head: (r, v, f) => {
+    const index = r.int32();
+    r.skip(8); // committed_offset
+    if (v >= 5) r.int32(); // committed_leader_epoch
+    r.str(f); // metadata
+    return [index, r.int16()];
+  },
+};
 
 const offsetFetchResponse: ResponseWalk = (r, v, f, out) => {
   if (v >= 3) r.int32();
   if (v < 8) {
-    offsetFetchTopics(r, v, f, out);
-    if (v >= 2) {
-      const code = r.int16();
-      if (r.ok) noteError(out, code);
-    }
+    walkTopics(r, v, f, out, OFFSET_FETCH_TOPICS);
+    if (v >= 2) readError(r, out);
     return;
   }
   const groups = r.arrayLength(f, 4);
   for (let g = 0; g < groups && r.ok; g++) {
     r.str(f); // group_id
-    offsetFetchTopics(r, v, f, out);
-    const code = r.int16();
-    if (!r.ok) return;
-    noteError(out, code);
+    walkTopics(r, v, f, out, OFFSET_FETCH_TOPICS);
+    if (!readError(r, out)) return;
     r.taggedFields(f);
   }
 };
@@ -331,8 +329,7 @@ const offsetFetchResponse: ResponseWalk = (r, v, f, out) => {
 const findCoordinatorResponse: ResponseWalk = (r, v, f, out) => {
   if (v >= 1) r.int32();
   if (v < 4) {
-    const code = r.int16();
-    if (r.ok) noteError(out, code);
+    readError(r, out);
     return;
   }
   const n = r.arrayLength(f, 12);
@@ -341,9 +338,7 @@ const findCoordinatorResponse: ResponseWalk = (r, v, f, out) => {
     r.int32();
     r.str(f); // host
     r.int32();
-    const code = r.int16();
-    if (!r.ok) return;
-    noteError(out, code);
+    if (!readError(r, out)) return;
     r.str(f); // error_message
     r.taggedFields(f);
   }
@@ -353,24 +348,18 @@ const findCoordinatorResponse: ResponseWalk = (r, v, f, out) => {
 function topLevelError(throttleFrom: number): ResponseWalk {
   return (r, v, _f, out) => {
     if (throttleFrom >= 0 && v >= throttleFrom) r.int32();
-    const code = r.int16();
-    if (r.ok) noteError(out, code);
+    readError(r, out);
   };
 }
 
 const leaveGroupResponse: ResponseWalk = (r, v, f, out) => {
   if (v >= 1) r.int32();
-  const code = r.int16();
-  if (!r.ok) return;
-  noteError(out, code);
-  if (v < 3) return;
+  if (!readError(r, out) || v < 3) return;
   const members = r.arrayLength(f, 4);
   for (let m = 0; m < members && r.ok; m++) {
     r.str(f); // member_id
     r.str(f); // group_instance_id
-    const c = r.int16();
-    if (!r.ok) return;
-    noteError(out, c);
+    if (!readError(r, out)) return;
     r.taggedFields(f);
   }
 };

@@ -6,6 +6,7 @@ import { Direction, L7Record } from '../l7-parser';
 import { detectMqtt, MqttParser, mqttModule } from './mqtt-parser';
 import { corpusDir } from '../../testing/corpus';
 import { parseCapture } from '../../testing/l7-corpus';
+import { feedInTwo, fuzzParser, MutateOptions, mutate, Random } from '../../testing/fuzz';
 
 /** Packets written out by hand from the MQTT 3.1.1 / 5.0 specifications. */
 const H = (hex: string): Buffer => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
@@ -170,12 +171,10 @@ test('split at every byte boundary gives the same records', () => {
   const resp = Buffer.concat([P.connackOk, P.suback, P.puback()]);
   for (let i = 1; i < req.length; i++) {
     for (const j of [1, 3, 5, resp.length - 1]) {
-      const rs = run([
-        [0, req.subarray(0, i), 10],
-        [0, req.subarray(i), 20],
-        [1, resp.subarray(0, j), 30],
-        [1, resp.subarray(j), 40],
-      ]);
+      const p = new MqttParser();
+      feedInTwo(p, 0, req, i, 10, 20);
+      feedInTwo(p, 1, resp, j, 30, 40);
+      const rs = run([], true, p);
       assert.deepEqual(
         rs.map((r) => [r.requestType, r.status]),
         [
@@ -302,59 +301,25 @@ test('detect(): CONNECT yes, other MQTT maybe, other protocols no', () => {
   for (const [name, b] of Object.entries(others)) assert.notEqual(detectMqtt(0, b, 1883), 'yes', name);
   for (const name of ['http', 'tls', 'redisInline', 'redisResp', 'dubbo']) assert.equal(detectMqtt(0, others[name], 80), 'no', name);
   let yes = 0;
-  let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) & 0xff;
-  for (let i = 0; i < 20000; i++) {
-    const b = Buffer.alloc(1 + (rnd() % 64));
-    for (let j = 0; j < b.length; j++) b[j] = rnd();
-    if (detectMqtt(0, b, 0) === 'yes') yes++;
-  }
+  const random = new Random(12345);
+  for (let i = 0; i < 20000; i++) if (detectMqtt(0, random.bytes(1 + random.int(64)), 0) === 'yes') yes++;
   assert.equal(yes, 0);
 });
 
 test('fuzz: 100,000 mutated packets never throw, never hang, stay bounded', () => {
   const pool = Object.values(P).map((v) => (typeof v === 'function' ? v(3) : v));
-  let seed = 42;
-  const rnd = (n: number) => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed % n;
-  };
+  const random = new Random(42);
   const max = 2048;
-  let p = new MqttParser({ maxBufferBytes: max });
   const start = Date.now();
-  for (let i = 0; i < 100_000; i++) {
-    if (i % 500 === 0) {
-      p.close(i);
-      p.take();
-      p = new MqttParser({ maxBufferBytes: max });
-    }
-    let b = Buffer.from(pool[rnd(pool.length)]);
-    switch (rnd(5)) {
-      case 0:
-        b[rnd(b.length)] ^= 1 << rnd(8);
-        break;
-      case 1:
-        b = b.subarray(0, rnd(b.length + 1));
-        break;
-      case 2:
-        if (b.length > 1) b[1] = rnd(256);
-        break;
-      case 3: {
-        const r = Buffer.alloc(rnd(40));
-        for (let j = 0; j < r.length; j++) r[j] = rnd(256);
-        b = r;
-        break;
-      }
-      default:
-        break;
-    }
-    const d = rnd(2) as Direction;
-    p.feed(d, b, i);
-    if (i % 97 === 0) p.gap(d, rnd(10));
-    if (i % 113 === 0) p.expire(i, 50);
-    p.take();
-    assert.ok(p.bufferedBytes(0) <= max && p.bufferedBytes(1) <= max);
-  }
+  // Mutations: bit flips, truncation, a random first remaining-length byte, random bytes, none.
+  const options: MutateOptions = { kinds: ['flip', 'truncate', 'length', 'random', 'none'], length: { bytes: 1, at: [1] }, randomMax: 40 };
+  fuzzParser(random, {
+    messages: 100_000,
+    message: () => mutate(random.pick(pool), random, options),
+    create: () => new MqttParser({ maxBufferBytes: max }),
+    gapMax: 10,
+    maxBuffered: max,
+  });
   assert.ok(Date.now() - start < 60_000);
 });
 

@@ -7,7 +7,7 @@
  */
 import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, Verdict } from '../l7-parser';
 import { AMBIGUOUS_INLINE, buildResource, MAX_COMMAND_LENGTH, REDIS_COMMANDS } from './redis-commands';
-import { firstWord, parseNumber, RespReader, RespValue } from './resp-reader';
+import { BULK_TYPES, firstWord, headerCount, parseNumber, RespReader, RespValue } from './resp-reader';
 
 const DEFAULT_MAX_BUFFER = 64 * 1024;
 /** Outstanding commands kept per connection; older ones are given up (status unknown). */
@@ -311,34 +311,24 @@ function detectServer(b: Buffer): Verdict {
         if (!ok) return 'no';
         break;
       }
-      case 0x24:
-      case 0x21:
-      case 0x3d: {
-        const n = parseNumber(line, 1);
-        if (n === undefined || n < -1 || n > 512 * 1024 * 1024) return 'no';
-        if (n >= 0) {
-          if (pos + n + 2 > b.length) return 'maybe';
-          if (b[pos + n] !== 13 || b[pos + n + 1] !== 10) return 'no';
-          pos += n + 2;
-          if (n > 0) strong = true;
-        }
-        break;
-      }
-      case 0x2a:
-      case 0x7e:
-      case 0x3e:
-      case 0x25:
-      case 0x7c: {
-        const n = parseNumber(line, 1);
-        if (n === undefined || n < -1 || n > 0x7fffffff) return 'no';
-        if (n > 0) {
+      default: {
+        // a bulk or aggregate header; any other type byte is not RESP
+        const n = headerCount(line);
+        if (n === undefined) return 'no';
+        if (BULK_TYPES.has(t)) {
+          if (n > 512 * 1024 * 1024) return 'no';
+          if (n >= 0) {
+            if (pos + n + 2 > b.length) return 'maybe';
+            if (b[pos + n] !== 13 || b[pos + n + 1] !== 10) return 'no';
+            pos += n + 2;
+            if (n > 0) strong = true;
+          }
+        } else if (n > 0) {
           pending += t === 0x25 ? 2 * n : t === 0x7c ? 2 * n + 1 : n;
           strong = true;
         }
         break;
       }
-      default:
-        return 'no';
     }
   }
   if (pos < b.length && !prefixOk(b[pos])) return 'no';

@@ -533,20 +533,21 @@ export function isRespHeader(line: Buffer): boolean {
       return line.length === 2 && (line[1] === 0x74 || line[1] === 0x66);
     case 0x5f:
       return line.length === 1;
-    case 0x24:
-    case 0x21:
-    case 0x3d:
-    case 0x2a:
-    case 0x7e:
-    case 0x3e:
-    case 0x25:
-    case 0x7c: {
-      const n = parseNumber(line, 1);
-      return n !== undefined && n >= -1 && n <= MAX_COUNT;
-    }
     default:
-      return false;
+      return headerCount(line) !== undefined;
   }
+}
+
+/** Type bytes of bulk values (`$` blob string, `!` blob error, `=` verbatim string): a length, then that many bytes and CRLF. */
+export const BULK_TYPES: ReadonlySet<number> = new Set([0x24, 0x21, 0x3d]);
+/** Type bytes of aggregates (`*` array, `~` set, `>` push, `%` map, `|` attribute): an element count. */
+export const AGGREGATE_TYPES: ReadonlySet<number> = new Set([0x2a, 0x7e, 0x3e, 0x25, 0x7c]);
+
+/** The length or count in a bulk or aggregate header line (-1 for null, up to MAX_COUNT); undefined for any other line. */
+export function headerCount(line: Buffer): number | undefined {
+  if (line.length === 0 || !(BULK_TYPES.has(line[0]) || AGGREGATE_TYPES.has(line[0]))) return undefined;
+  const n = parseNumber(line, 1);
+  return n !== undefined && n >= -1 && n <= MAX_COUNT ? n : undefined;
 }
 
 /** Upper-case first word of a line (letters, digits, `_`, `-`, `|`, `.`), undefined otherwise. */
