@@ -78,11 +78,13 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
+export function runCli(argv: string[]): void {
   buildProgram()
-    .parseAsync(process.argv)
+    .parseAsync(argv)
     .catch((error: unknown) => {
       process.stderr.write(`metaflow: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exitCode = 1;
     });
 }
+
+if (require.main === module) runCli(process.argv);
