@@ -129,6 +129,11 @@ export class FlowTracker {
   private readonly l7Flows = new Map<number, FlowL7>();
   readonly l7Stats = { records: 0, flowsParsed: 0 };
 
+  /** Request records whose endpoint the per-service cap folded into `other`. */
+  get l7EndpointsFolded(): number {
+    return this.l7Out?.endpoints.folded ?? 0;
+  }
+
   constructor(
     private readonly sink: RowSink,
     private readonly options: FlowTrackerOptions,

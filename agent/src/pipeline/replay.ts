@@ -95,6 +95,8 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     skipped: DecodeCounters.nonZero(counters.skipped),
     flow_table_overflow: tracker.stats.overflowEvictions,
     dropped_rows: writer.stats.rowsDropped,
+    l7_records: tracker.l7Stats.records,
+    l7_endpoints_folded: tracker.l7EndpointsFolded,
   });
   await writer.flush();
   return {

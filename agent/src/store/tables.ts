@@ -267,6 +267,8 @@ export const CAPTURE_STATS: TableDef = {
     c('skipped', 'Map(LowCardinality(String), UInt64)'),
     c('flow_table_overflow', 'UInt64'),
     c('dropped_rows', 'UInt64'),
+    c('l7_records', 'UInt64'),
+    c('l7_endpoints_folded', 'UInt64'),
   ],
   orderBy: ['time', 'host', 'source'],
   partitionBy: 'toYYYYMMDD(time)',

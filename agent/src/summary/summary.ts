@@ -27,6 +27,8 @@ export interface Summary {
   bytes: number;
   malformed: Record<string, number>;
   skipped: Record<string, number>;
+  /** Request records whose endpoint was folded into `other` by the per-service endpoint cap. */
+  endpoints_folded: number;
   flows: { tcp: number; udp: number };
   tcp: {
     syn: number;
@@ -76,7 +78,7 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
   const filtered = filter.tapSide !== undefined || filter.serverPort !== undefined;
 
   const [capture] = await store.query<Record<string, unknown>>(
-    'SELECT sum(packets) AS packets, sum(bytes) AS bytes, sumMap(malformed) AS malformed, sumMap(skipped) AS skipped FROM flow_metrics.capture_stats_1m',
+    'SELECT sum(packets) AS packets, sum(bytes) AS bytes, sumMap(malformed) AS malformed, sumMap(skipped) AS skipped, sum(l7_endpoints_folded) AS folded FROM flow_metrics.capture_stats_1m',
   );
   const flowRows = await store.query<{ protocol: string; n: string }>(
     `SELECT protocol, uniqExact(flow_id) AS n FROM flow_log.l4_flow_log ${where(filter, 'port_1')} GROUP BY protocol`,
@@ -144,6 +146,7 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
     bytes: filtered ? num(t?.bytes) : num(capture?.bytes),
     malformed: toCounts(capture?.malformed),
     skipped: toCounts(capture?.skipped),
+    endpoints_folded: num(capture?.folded),
     flows,
     tcp: {
       syn: num(t?.syn),
