@@ -10,7 +10,7 @@ import { addRedCounts, FlowContext, L7Output, RedOffsets } from '../l7/l7-output
 import { ProtocolInference } from '../l7/protocol-inference';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METERED_METRICS } from './flow-meter';
-import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TimeoutClass } from './flow-table';
+import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TIMEOUT_CLASS_COUNT, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
 import { LocalAddresses, TAP_SIDES } from './tap-side';
 
@@ -190,7 +190,7 @@ export class FlowTracker {
    */
   finishSome(maxFlows: number): boolean {
     let closed = 0;
-    for (let c = 0; c < 5 && closed < maxFlows; c++) {
+    for (let c = 0; c < TIMEOUT_CLASS_COUNT && closed < maxFlows; c++) {
       while (this.flows.lruHead[c] >= 0 && closed < maxFlows) {
         this.closeFlow(this.flows.lruHead[c], this.classify(this.flows.lruHead[c]));
         closed++;
@@ -212,8 +212,8 @@ export class FlowTracker {
   private advance(ts: number): void {
     const second = Math.floor(ts / 1_000_000);
     const minute = second - (second % 60);
-    if (this.aggregator.currentMinute >= 0 && minute !== this.aggregator.currentMinute) this.reportMinute();
     const newMinute = this.aggregator.currentMinute >= 0 && minute !== this.aggregator.currentMinute;
+    if (newMinute) this.reportMinute();
     this.aggregator.beginSecond(second);
     this.l7Out?.beginSecond(second);
     this.nextSecondUs = (second + 1) * 1_000_000;
@@ -307,7 +307,7 @@ export class FlowTracker {
   private evictOldest(): void {
     const flows = this.flows;
     let oldest = -1;
-    for (let c = 0; c < 5; c++) {
+    for (let c = 0; c < TIMEOUT_CLASS_COUNT; c++) {
       const head = flows.lruHead[c];
       if (head >= 0 && (oldest < 0 || flows.lastUs[head] < flows.lastUs[oldest])) oldest = head;
     }
