@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalAddresses } from './tap-side';
 import { Conversation, sum, track } from '../testing/conversation';
+import { ethernet, ipv4, udpDatagram } from '../testing/packet-builder';
 
 const C: [string, number] = ['10.0.0.1', 40000];
 const S: [string, number] = ['10.0.0.2', 80];
@@ -174,4 +175,18 @@ test('the flow table is bounded: when full the oldest flow is closed and counted
   assert.equal(tracker.stats.overflowEvictions, 1);
   assert.equal(rows.l4_flow_log.length, 3);
   assert.equal(rows.l4_flow_log[0].port_0, 1000);
+});
+
+test('a UDP flow ends by idling: close type timeout, status ok, no TCP failure counted', () => {
+  const query = ethernet(ipv4('10.0.0.1', '10.0.0.53', 17, udpDatagram({ src: '10.0.0.1', dst: '10.0.0.53', sport: 5353, dport: 53, payload: 'q' })));
+  const answer = ethernet(ipv4('10.0.0.53', '10.0.0.1', 17, udpDatagram({ src: '10.0.0.53', dst: '10.0.0.1', sport: 53, dport: 5353, payload: 'a' })));
+  const t0 = 1_700_000_000_000_000;
+  const { rows } = track([
+    { tsUs: t0, data: query },
+    { tsUs: t0 + 100, data: answer },
+  ]);
+  const [flow] = rows.l4_flow_log;
+  assert.deepEqual([flow.protocol, flow.close_type, flow.status, flow.port_1], ['udp', 'timeout', 'ok', 53]);
+  assert.equal(sum(rows.network_map_1s, 'tcp_transfer_fail'), 0);
+  assert.equal(sum(rows.network_map_1s, 'close_timeout'), 1);
 });

@@ -680,7 +680,8 @@ export class FlowTracker {
     slab[row + NM.closed_flow]++;
     const name = CLOSE_TYPES[closeType];
     slab[row + NM[`close_${name}`]]++;
-    const failure = FAILURE_COUNTER[name];
+    // UDP has no connection to fail: its flows simply end when idle.
+    const failure = flows.proto[slot] === IpProto.TCP ? FAILURE_COUNTER[name] : undefined;
     if (failure !== undefined) slab[row + failure]++;
     this.emitFlowLog(slot, closeType, flows.lastUs[slot]);
     flows.remove(slot);
@@ -708,7 +709,7 @@ export class FlowTracker {
       const value = flows.meterGet(slot, FLOW_LOG_METRICS[i]);
       if (value !== 0) b.ascii(FLOW_LOG_MEMBERS[i]).int(value);
     }
-    b.ascii(',"close_type":"').ascii(CLOSE_TYPES[closeType]).ascii('","status":"').ascii(closeStatus(closeType));
+    b.ascii(',"close_type":"').ascii(CLOSE_TYPES[closeType]).ascii('","status":"').ascii(flows.proto[slot] === IpProto.TCP ? closeStatus(closeType) : 'ok');
     b.ascii('","is_new_flow":').int(start === flows.startUs[slot] ? 1 : 0).ascii(',"is_closed":').int(closeType === CloseType.forced_report ? 0 : 1);
     b.endRow();
   }
