@@ -174,7 +174,7 @@ export class FlowTracker {
     if (proto === IpProto.TCP) side = this.tcp(slot, side, p, ts);
     const rowBase = this.aggregator.rowBase(flows, slot);
     this.countPacket(slot, side, rowBase, p);
-    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payload.length > 0 || p.tcpFlags & TcpFlag.SYN)) this.l7Packet(slot, side, p, ts);
+    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payload.length > 0 || p.tcpFlags & (TcpFlag.SYN | TcpFlag.FIN))) this.l7Packet(slot, side, p, ts);
     this.noteMinute(slot);
     flows.touch(slot, this.timeoutClassOf(slot));
   }
@@ -591,7 +591,9 @@ export class FlowTracker {
     const syn = (p.tcpFlags & TcpFlag.SYN) !== 0;
     if (tcp) {
       if (syn) f.syn(direction, p.seq);
-      if (p.payload.length > 0) f.tcpSegment(direction, syn ? (p.seq + 1) >>> 0 : p.seq, p.payload, ts);
+      const dataSeq = syn ? (p.seq + 1) >>> 0 : p.seq;
+      if (p.payload.length > 0) f.tcpSegment(direction, dataSeq, p.payload, ts);
+      if (p.tcpFlags & TcpFlag.FIN) f.tcpFin(direction, (dataSeq + p.payload.length) >>> 0, ts);
     } else {
       f.message(direction, p.payload, ts);
     }

@@ -129,3 +129,42 @@ test('undecided flows parse on speculation: the module that pairs a request and 
   );
   assert.equal(inference.known('srv'), unsure);
 });
+
+test('a module recognising the flow from a later message still parses the payloads before it', () => {
+  // The client's request does not tell the protocol; the server's answer does.
+  const answerTells: L7ProtocolModule = { ...lineModule, detect: (direction) => (direction === 1 ? 'yes' : 'no') };
+  const f = new FlowL7(new ProtocolInference([answerTells]), 'srv', 9999, false);
+  f.message(0, Buffer.from('Q 1\n'), 1);
+  assert.equal(f.protocol, undefined);
+  f.message(1, Buffer.from('A 1\n'), 2);
+  assert.equal(f.protocol, answerTells);
+  assert.deepEqual(
+    f.take().map((r) => [r.requestResource, r.requestTimeUs, r.responseTimeUs]),
+    [['1', 1, 2]],
+  );
+});
+
+test('a flow that ends while undecided keeps what a candidate reports at close', () => {
+  // Like an HTTP/2 stream whose end the capture missed: records only come out at close().
+  class ReportsAtClose extends LineParser {
+    private closed = false;
+    override close(): void {
+      super.close();
+      this.closed = true;
+    }
+    override take(): L7Record[] {
+      return this.closed ? super.take() : [];
+    }
+  }
+  const unsure: L7ProtocolModule = { ...lineModule, detect: () => 'maybe', create: () => new ReportsAtClose() };
+  const f = new FlowL7(new ProtocolInference([unsure]), 'srv', 9999, false);
+  f.message(0, Buffer.from('Q 1\n'), 1);
+  f.message(1, Buffer.from('A 1\n'), 2);
+  assert.equal(f.protocol, undefined);
+  f.close(9);
+  assert.equal(f.protocol, unsure);
+  assert.deepEqual(
+    f.take().map((r) => [r.requestResource, r.status, r.responseTimeUs]),
+    [['1', 'ok', 2]],
+  );
+});

@@ -4,6 +4,19 @@ import { TcpReassembler } from './stream/tcp-reassembler';
 
 /** Speculative parsers at most per flow while its protocol is undecided. */
 const MAX_CANDIDATES = 4;
+/** Payload kept while the protocol is undecided, replayed to a parser chosen or tried later. */
+const MAX_HISTORY_BYTES = 16 * 1024;
+
+interface Candidate {
+  module: L7ProtocolModule;
+  parser: L7Parser;
+  records: L7Record[];
+}
+
+/** A request paired with its response: what makes a speculative parse believable. */
+function isAnswered(records: L7Record[]): boolean {
+  return records.some((r) => r.countsAsRequest && r.requestTimeUs !== undefined && r.responseTimeUs !== undefined && r.status !== 'parse_failed' && r.status !== 'unknown');
+}
 
 /**
  * The application layer of one flow: in-order payload per direction (TCP reassembly; UDP and
@@ -15,11 +28,18 @@ export class FlowL7 {
   private module: L7ProtocolModule | undefined;
   private attempts = 0;
   /** Parsers running on speculation while the protocol is undecided. */
-  private readonly candidates = new Map<L7ProtocolName, { module: L7ProtocolModule; parser: L7Parser; records: L7Record[] }>();
+  private readonly candidates = new Map<L7ProtocolName, Candidate>();
   private off = false;
   private confirmed = false;
   private readonly streams: [TcpReassembler, TcpReassembler] | undefined;
   private records: L7Record[] = [];
+  /**
+   * The payloads seen while undecided: a module may recognise the flow only from a later message
+   * (a mid-stream request the detector could not place, answered by a telling response), and
+   * its parser should still see the request.
+   */
+  private history: { direction: Direction; bytes: Buffer; tsUs: number }[] | undefined = [];
+  private historyBytes = 0;
 
   constructor(
     private readonly inference: ProtocolInference,
@@ -31,8 +51,8 @@ export class FlowL7 {
   ) {
     this.streams = tcp
       ? [
-          new TcpReassembler({ data: (b, ts) => this.payload(0, b, ts), gap: (n) => this.parser?.gap(0, n) }),
-          new TcpReassembler({ data: (b, ts) => this.payload(1, b, ts), gap: (n) => this.parser?.gap(1, n) }),
+          new TcpReassembler({ data: (b, ts) => this.payload(0, b, ts), gap: (n) => this.parser?.gap(0, n), end: (ts) => this.end(0, ts) }),
+          new TcpReassembler({ data: (b, ts) => this.payload(1, b, ts), gap: (n) => this.parser?.gap(1, n), end: (ts) => this.end(1, ts) }),
         ]
       : undefined;
   }
@@ -60,6 +80,11 @@ export class FlowL7 {
     this.streams[direction].segment(seq, data, tsUs);
   }
 
+  /** A FIN of this direction; `seq` is its sequence number. */
+  tcpFin(direction: Direction, seq: number, tsUs: number): void {
+    if (!this.off && this.streams) this.streams[direction].fin(seq, tsUs);
+  }
+
   /** A datagram, or a syscall buffer from eBPF (already in order). */
   message(direction: Direction, data: Buffer, tsUs: number): void {
     if (!this.off && data.length > 0) this.payload(direction, data, tsUs);
@@ -69,12 +94,31 @@ export class FlowL7 {
   close(nowUs: number): void {
     this.streams?.[0].skipHole();
     this.streams?.[1].skipHole();
+    if (!this.parser) this.decideAtClose(nowUs);
     this.parser?.close(nowUs);
     this.collect();
   }
 
+  /**
+   * A flow that ends while its protocol is undecided: a candidate may hold a request whose
+   * response began but never finished in the capture (a long gRPC stream); closing them shows it.
+   */
+  private decideAtClose(nowUs: number): void {
+    for (const c of this.candidates.values()) {
+      c.parser.close(nowUs);
+      if (this.adoptIfAnswered(c)) return;
+    }
+    this.candidates.clear();
+  }
+
   expire(nowUs: number, timeoutUs: number): void {
     this.parser?.expire(nowUs, timeoutUs);
+    this.collect();
+  }
+
+  private end(direction: Direction, tsUs: number): void {
+    if (this.off || !this.parser?.end) return;
+    this.parser.end(direction, tsUs);
     this.collect();
   }
 
@@ -106,36 +150,57 @@ export class FlowL7 {
     const known = this.inference.known(this.serverKey);
     const { sure, maybe } = known ? { sure: known, maybe: [] } : this.inference.plausible(direction, bytes, this.serverPort);
     if (sure) {
-      this.choose(sure, sure.create(this.options));
-      this.parser?.feed(direction, bytes, tsUs);
+      const parser = sure.create(this.options);
+      this.replayHistory(parser);
+      this.choose(sure, parser);
+      parser.feed(direction, bytes, tsUs);
       this.collect();
       return;
     }
     for (const m of maybe) {
-      if (!this.candidates.has(m.name) && this.candidates.size < MAX_CANDIDATES) this.candidates.set(m.name, { module: m, parser: m.create(this.options), records: [] });
+      if (this.candidates.has(m.name) || this.candidates.size >= MAX_CANDIDATES) continue;
+      const parser = m.create(this.options);
+      const records: L7Record[] = [];
+      this.replayHistory(parser);
+      for (const r of parser.take()) records.push(r);
+      this.candidates.set(m.name, { module: m, parser, records });
+    }
+    if (this.history) {
+      this.history.push({ direction, bytes, tsUs });
+      this.historyBytes += bytes.length;
+      if (this.historyBytes > MAX_HISTORY_BYTES) this.history = undefined;
     }
     for (const c of this.candidates.values()) {
       c.parser.feed(direction, bytes, tsUs);
-      for (const r of c.parser.take()) c.records.push(r);
-      const answered = c.records.some((r) => r.countsAsRequest && r.responseTimeUs !== undefined && r.status !== 'parse_failed' && r.status !== 'unknown');
-      if (answered && c.parser.stats.parseErrors === 0) {
-        this.choose(c.module, c.parser);
-        for (const r of c.records) this.records.push(r);
-        this.confirm();
-        return;
-      }
+      if (this.adoptIfAnswered(c)) return;
     }
     if (++this.attempts >= this.inference.maxAttemptsPerFlow) {
       this.inference.noteGaveUp();
       this.off = true;
+      this.history = undefined;
       this.candidates.clear();
     }
+  }
+
+  /** Takes a candidate's new records; one that paired a request cleanly becomes the flow's parser. */
+  private adoptIfAnswered(c: Candidate): boolean {
+    for (const r of c.parser.take()) c.records.push(r);
+    if (!isAnswered(c.records) || c.parser.stats.parseErrors !== 0) return false;
+    this.choose(c.module, c.parser);
+    for (const r of c.records) this.records.push(r);
+    this.confirm();
+    return true;
+  }
+
+  private replayHistory(parser: L7Parser): void {
+    for (const h of this.history ?? []) parser.feed(h.direction, h.bytes, h.tsUs);
   }
 
   private choose(module: L7ProtocolModule, parser: L7Parser): void {
     this.module = module;
     this.parser = parser;
     this.candidates.clear();
+    this.history = undefined;
   }
 
   private confirm(): void {
@@ -148,7 +213,7 @@ export class FlowL7 {
     if (!this.parser) return;
     const got = this.parser.take();
     if (got.length === 0) return;
-    if (got.some((r) => r.countsAsRequest && r.responseTimeUs !== undefined && r.status !== 'parse_failed')) this.confirm();
+    if (isAnswered(got)) this.confirm();
     for (const r of got) this.records.push(r);
   }
 }

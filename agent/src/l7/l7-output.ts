@@ -29,7 +29,7 @@ const HIST = APPLICATION_METRICS.length;
  */
 export function addRedCounts(row: Float64Array, base: number, at: RedOffsets, r: L7Record): number {
   const answered = r.status !== 'timeout' && r.responseTimeUs !== undefined;
-  row[base + at.request]++;
+  if (r.requestTimeUs !== undefined) row[base + at.request]++;
   if (answered) row[base + at.response]++;
   if (r.status === 'client_error' || r.status === 'server_error') {
     row[base + at.error]++;
@@ -155,6 +155,7 @@ export class L7Output {
       service_1: `${ctx.ip1}:${ctx.port1}`,
       start_time: micros(start),
       end_time: micros(end),
+      type: r.requestTimeUs === undefined ? 'response' : r.responseTimeUs === undefined ? 'request' : 'session',
       version: r.version,
       request_type: r.requestType,
       request_domain: r.requestDomain,

@@ -47,8 +47,10 @@ export interface L7Record {
   /** Protocol-specific extras kept as tags (header allow-list, TLS cipher, ALPN…). */
   attributes?: Record<string, string>;
   /**
-   * False for messages that expect no response (MQTT QoS 0 PUBLISH, a login result logged but
-   * not counted): logged, not counted as requests.
+   * Whether the record takes part in the request/response accounting (RED, summary). False for
+   * messages that expect no response (MQTT QoS 0 PUBLISH, COM_QUIT), a login result logged but
+   * not counted, or a duplicate of a response already counted. A response whose request was
+   * not seen (no `requestTimeUs`) counts as a response, not as a request.
    */
   countsAsRequest: boolean;
 }
@@ -83,6 +85,11 @@ export interface L7Parser {
   feed(direction: Direction, data: Buffer, tsUs: number): void;
   /** `bytes` of this direction were lost (capture gap): drop partial state, resync. */
   gap(direction: Direction, bytes: number): void;
+  /**
+   * The sender of `direction` closed it (TCP FIN, after all its bytes were fed): a message that
+   * ends with the connection (an HTTP/1 body read until close) is complete at this time.
+   */
+  end?(direction: Direction, tsUs: number): void;
   /** Requests still waiting at `nowUs` longer than `timeoutUs` become `timeout` records. */
   expire(nowUs: number, timeoutUs: number): void;
   /** The flow ended: every pending request becomes a `timeout` record. */

@@ -228,6 +228,9 @@ export const L7_FLOW_LOG: TableDef = {
     lc('container_1'),
     c('start_time', 'DateTime64(6)'),
     c('end_time', 'DateTime64(6)'),
+    // 'session' (request and response), 'request' (no response seen) or 'response' (its request
+    // was not captured), so a log reader knows which of start/end time was observed.
+    lc('type'),
     lc('version'),
     lc('request_type'),
     c('request_domain', 'String'),

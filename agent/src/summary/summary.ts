@@ -107,20 +107,21 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
   const rttCount = num(t?.rtt_count);
   const counted = "attributes['counts_as_request'] = '1'";
   const l7Rows = await store.query<Record<string, unknown>>(
-    `SELECT l7_protocol, countIf(${counted}) AS request,
-            countIf(${counted} AND response_status != 'timeout') AS response,
+    `SELECT l7_protocol, countIf(${counted} AND type != 'response') AS request,
+            countIf(${counted} AND type != 'request') AS response,
             countIf(${counted} AND response_status = 'client_error') AS client_error,
             countIf(${counted} AND response_status = 'server_error') AS server_error,
             countIf(${counted} AND response_status = 'timeout') AS timeout,
-            minIf(response_duration, ${counted} AND response_status != 'timeout') AS rrt_min,
-            avgIf(response_duration, ${counted} AND response_status != 'timeout') AS rrt_avg,
-            maxIf(response_duration, ${counted} AND response_status != 'timeout') AS rrt_max
+            countIf(${counted} AND type = 'session') AS timed,
+            minIf(response_duration, ${counted} AND type = 'session') AS rrt_min,
+            avgIf(response_duration, ${counted} AND type = 'session') AS rrt_avg,
+            maxIf(response_duration, ${counted} AND type = 'session') AS rrt_max
      FROM flow_log.l7_flow_log ${where(filter, 'port_1')} GROUP BY l7_protocol ORDER BY l7_protocol`,
     params,
   );
   const codeRows = await store.query<{ l7_protocol: string; code: number; n: string }>(
     `SELECT l7_protocol, response_code AS code, count() AS n FROM flow_log.l7_flow_log
-     ${where(filter, 'port_1', [counted, "response_status != 'timeout'"])} GROUP BY l7_protocol, code ORDER BY code`,
+     ${where(filter, 'port_1', [counted, "type != 'request'"])} GROUP BY l7_protocol, code ORDER BY code`,
     params,
   );
   const l7: Record<string, L7Summary> = {};
@@ -134,7 +135,7 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
       server_error: num(r.server_error),
       timeout: num(r.timeout),
       codes: {},
-      rrt_us: response ? { min: num(r.rrt_min), avg: num(r.rrt_avg), max: num(r.rrt_max) } : { min: null, avg: null, max: null },
+      rrt_us: num(r.timed) ? { min: num(r.rrt_min), avg: num(r.rrt_avg), max: num(r.rrt_max) } : { min: null, avg: null, max: null },
     };
   }
   for (const c of codeRows) {

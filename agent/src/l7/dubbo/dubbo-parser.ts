@@ -418,7 +418,7 @@ export class DubboParser implements L7Parser {
     if (req) {
       rec.requestTimeUs = req.requestTimeUs;
       rec.requestLength = req.length;
-    } else rec.countsAsRequest = false;
+    }
     this.records.push(rec);
   }
 }

@@ -120,7 +120,7 @@ for (const file of files) {
       for (const [code, n] of Object.entries(s.statusCounts)) ours.statusCounts[code] = (ours.statusCounts[code] ?? 0) + n;
       assert.equal(f.parser.stats.parseErrors, 0, `${f.client} parse errors`);
     }
-    const counted = records.filter((r) => r.countsAsRequest);
+    const counted = records.filter((r) => r.countsAsRequest && r.requestTimeUs !== undefined);
     ours.paired = counted.filter((r) => r.responseCode !== undefined).length;
     ours.unanswered = counted.filter((r) => r.status === 'timeout' || r.status === 'unknown').length;
     const diff = DIFFERENCES[file];

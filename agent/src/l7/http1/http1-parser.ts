@@ -375,8 +375,29 @@ class Http1Parser implements L7Parser {
     }
     const resp = this.currentResponse;
     this.currentResponse = undefined;
-    if (!resp || !resp.request) return;
-    this.records.push(this.makeRecord(resp.request, resp, bytes, tsUs));
+    if (!resp) return;
+    this.records.push(resp.request ? this.makeRecord(resp.request, resp, bytes, tsUs) : this.responseOnlyRecord(resp, bytes, tsUs));
+  }
+
+  /**
+   * A response whose request was not seen (the capture began after it, or the server answered
+   * bytes that were no request): logged and counted as a response, with its status, untimed.
+   */
+  private responseOnlyRecord(resp: CurrentResponse, bytes: number, tsUs: number): L7Record {
+    return {
+      protocol: 'http1',
+      version: resp.version,
+      requestType: '',
+      requestDomain: '',
+      requestResource: '',
+      endpoint: '',
+      status: statusOf(resp.code),
+      responseCode: resp.code,
+      responseTimeUs: tsUs,
+      requestLength: -1,
+      responseLength: bytes,
+      countsAsRequest: true,
+    };
   }
 
   private makeRecord(req: PendingRequest, resp: CurrentResponse | undefined, responseBytes: number, tsUs: number | undefined, missing: ResponseStatus = 'timeout'): L7Record {
@@ -446,6 +467,11 @@ class Http1Parser implements L7Parser {
       this.finishMessage(direction, side.lastTs);
     }
     side.mode = 'head';
+  }
+
+  end(direction: Direction, tsUs: number): void {
+    // tshark, like a client, sees a body read until close complete with the server's FIN.
+    if (direction === 1 && this.sides[1].mode === 'until-close') this.finishMessage(1, tsUs);
   }
 
   expire(nowUs: number, timeoutUs: number): void {

@@ -11,6 +11,7 @@
  */
 import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, ResponseStatus, Verdict } from '../l7-parser';
 import { ACK_FLAG, DEFAULT_MAX_FRAME, Flag, FRAME_HEADER_BYTES, FrameType, PREFACE, Setting, errorName, framePayload, plausibleHeader, readFrameHeader } from './frames';
+import { http1Module } from '../http1/http1-parser';
 import { HeaderField, HpackDecoder } from './hpack';
 import { TraceIds, traceFromHeaders } from './trace';
 
@@ -18,6 +19,8 @@ export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['user-agent', 'cont
 const DEFAULT_MAX_BUFFER = 64 * 1024;
 /** Streams kept open per connection; beyond it the oldest is reported as a timeout. */
 const MAX_STREAMS = 1024;
+/** Bytes of an h2c Upgrade exchange kept to hand a refused upgrade to the HTTP/1 parser. */
+const MAX_UPGRADE_LOG = 64 * 1024;
 /** Largest frame we accept in a synchronised direction (SETTINGS_MAX_FRAME_SIZE upper bound). */
 const MAX_FRAME_LIMIT = (1 << 24) - 1;
 
@@ -108,8 +111,17 @@ class Http2Parser implements L7Parser {
   private readonly allowList: string[];
   private readonly segments: number;
   private ts = 0;
+  /**
+   * What was fed while the connection may still be HTTP/1.1 (before a 101 or the preface): a
+   * server that refuses the h2c Upgrade keeps talking HTTP/1.1, and the HTTP/1 parser replays it.
+   */
+  private upgradeLog: { direction: Direction; data: Buffer; tsUs: number }[] | undefined = [];
+  private upgradeLogBytes = 0;
+  private upgradeRefused = false;
+  /** Set once an h2c Upgrade was refused: the rest of the connection is HTTP/1.1. */
+  private http1: L7Parser | undefined;
 
-  constructor(options: ParserOptions = {}) {
+  constructor(private readonly options: ParserOptions = {}) {
     this.maxBuffer = Math.max(1024, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
     this.allowList = (options.httpHeaderAllowList ?? DEFAULT_HEADER_ALLOW_LIST).map((h) => h.toLowerCase());
     this.segments = options.endpointPathSegments ?? 2;
@@ -128,13 +140,21 @@ class Http2Parser implements L7Parser {
 
   feed(direction: Direction, data: Buffer, tsUs: number): void {
     if (data.length === 0) return;
+    if (this.http1) return this.http1.feed(direction, data, tsUs);
     const s = this.sides[direction];
     if (s.mode === Mode.Dead) return;
     this.ts = tsUs;
+    if (this.upgradeLog) {
+      this.upgradeLog.push({ direction, data, tsUs });
+      this.upgradeLogBytes += data.length;
+      if (this.upgradeLogBytes > MAX_UPGRADE_LOG) this.upgradeLog = undefined;
+    }
     const rest = s.buf.length - s.pos;
     s.buf = rest === 0 ? data : Buffer.concat([s.buf.subarray(s.pos), data]);
     s.pos = 0;
     this.run(direction);
+    if (this.upgradeRefused && this.upgradeLog) return this.becomeHttp1(this.upgradeLog);
+    if (this.upgradeLog && (s.mode === Mode.Frames || s.mode === Mode.Sync)) this.upgradeLog = undefined;
     if (s.pos >= s.buf.length) {
       s.buf = Buffer.alloc(0);
       s.pos = 0;
@@ -149,7 +169,17 @@ class Http2Parser implements L7Parser {
     }
   }
 
+  /** Replays the refused upgrade exchange into an HTTP/1 parser that takes the connection over. */
+  private becomeHttp1(log: { direction: Direction; data: Buffer; tsUs: number }[]): void {
+    this.upgradeLog = undefined;
+    const parser = http1Module.create(this.options);
+    for (const f of log) parser.feed(f.direction, f.data, f.tsUs);
+    this.http1 = parser;
+  }
+
   gap(direction: Direction, bytes: number): void {
+    if (this.http1) return this.http1.gap(direction, bytes);
+    this.upgradeLog = undefined;
     const s = this.sides[direction];
     if (s.mode === Mode.Dead) return;
     s.buf = Buffer.alloc(0);
@@ -173,13 +203,19 @@ class Http2Parser implements L7Parser {
   }
 
   expire(nowUs: number, timeoutUs: number): void {
+    if (this.http1) return this.http1.expire(nowUs, timeoutUs);
     for (const st of [...this.streams.values()]) {
       const since = st.requestTimeUs ?? st.responseTimeUs;
       if (since !== undefined && nowUs - since > timeoutUs && st.status === undefined) this.finish(st, this.pendingStatus(st), st.resetByRequester);
     }
   }
 
-  close(_nowUs: number): void {
+  end(direction: Direction, tsUs: number): void {
+    this.http1?.end?.(direction, tsUs);
+  }
+
+  close(nowUs: number): void {
+    if (this.http1) return this.http1.close(nowUs);
     for (const st of [...this.streams.values()]) this.finish(st, this.pendingStatus(st), st.resetByRequester);
   }
 
@@ -190,6 +226,13 @@ class Http2Parser implements L7Parser {
   }
 
   take(): L7Record[] {
+    if (this.http1) {
+      const handed = this.http1.take();
+      if (this.out.length === 0) return handed;
+      const before = this.out;
+      this.out = [];
+      return [...before, ...handed];
+    }
     const r = this.out;
     this.out = [];
     return r;
@@ -363,6 +406,7 @@ class Http2Parser implements L7Parser {
     // the upgrade was refused (or this is plain HTTP/1.1): nothing of ours on this connection
     const st = this.streams.get(1);
     if (st && st.requestTimeUs !== undefined && st.responseTimeUs === undefined) this.streams.delete(1);
+    this.upgradeRefused = true;
     this.sides[0].mode = Mode.Dead;
     s.mode = Mode.Dead;
     s.pos = s.buf.length;
@@ -647,7 +691,7 @@ class Http2Parser implements L7Parser {
       status,
       requestLength: st.hasRequest ? st.reqLen : -1,
       responseLength: st.status !== undefined || st.respLen > 0 ? st.respLen : -1,
-      countsAsRequest: st.hasRequest,
+      countsAsRequest: st.hasRequest || st.status !== undefined,
     };
     if (responseCode !== undefined) rec.responseCode = responseCode;
     if (responseException !== undefined) rec.responseException = responseException;

@@ -233,14 +233,21 @@ test('h2c Upgrade: stream 1 answers the HTTP/1.1 request', () => {
   );
 });
 
-test('refused upgrade and plain HTTP/1.1 give no records', () => {
+test('a refused h2c upgrade hands the connection to HTTP/1.1', () => {
   const up = Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n', 'latin1');
   const p = http2Module.create();
   p.feed(0, up, 1);
   p.feed(1, Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi', 'latin1'), 2);
-  p.feed(0, up, 3);
-  p.close(4);
-  assert.equal(p.take().length, 0);
+  p.feed(0, Buffer.from('GET /next HTTP/1.1\r\nHost: a\r\n\r\n', 'latin1'), 3);
+  p.feed(1, Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'), 5);
+  p.close(6);
+  assert.deepEqual(
+    p.take().map((r) => [r.protocol, r.requestResource, r.responseCode, r.requestTimeUs, r.responseTimeUs]),
+    [
+      ['http1', '/', 200, 1, 2],
+      ['http1', '/next', 404, 3, 5],
+    ],
+  );
 });
 
 test('capture starting mid-stream: resync on a frame boundary, unknown dynamic refs tolerated', () => {
@@ -255,11 +262,12 @@ test('capture starting mid-stream: resync on a frame boundary, unknown dynamic r
   assert.equal(rs[0].requestDomain, '');
   assert.equal(rs[0].responseCode, 200);
   assert.ok(p.stats.bytesSkipped >= tail.length);
-  // a response whose request was before the capture: logged, not counted
+  // a response whose request was before the capture: a response without request
   const q = http2Module.create();
   q.feed(1, Buffer.concat([resp(11, 503, [], EH), data(11, 3, ES)]), 5);
   const [only] = q.take();
-  assert.equal(only.countsAsRequest, false);
+  assert.equal(only.countsAsRequest, true);
+  assert.equal(only.requestTimeUs, undefined);
   assert.equal(only.status, 'server_error');
 });
 

@@ -673,7 +673,7 @@ export class MqttParser implements L7Parser {
     const rec = this.record(req, {
       requestType: PACKET_NAMES[req ? req.type : reqType],
       status,
-      countsAsRequest: req !== null,
+      countsAsRequest: true,
       responseTimeUs: startTs,
       responseLength: pkt.length,
     });

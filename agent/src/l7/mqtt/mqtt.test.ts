@@ -220,10 +220,12 @@ test('capture starting mid-packet resyncs at the next packet', () => {
   assert.equal(rs[0].status, 'ok');
 });
 
-test('response without request is logged, not counted', () => {
+test('response without request is logged as a response, not a request', () => {
   const rs = run([[1, P.puback(9), 5]]);
   assert.equal(rs.length, 1);
-  assert.equal(rs[0].countsAsRequest, false);
+  assert.equal(rs[0].countsAsRequest, true);
+  assert.equal(rs[0].requestTimeUs, undefined);
+  assert.equal(rs[0].responseTimeUs, 5);
   assert.equal(rs[0].requestType, 'PUBLISH');
   assert.equal(rs[0].requestId, 9);
 });
@@ -237,7 +239,7 @@ test('gap drops partial state and resyncs', () => {
   p.close(10);
   const rs = p.take();
   assert.deepEqual(
-    rs.map((r) => [r.requestId, r.countsAsRequest, r.status]),
+    rs.map((r) => [r.requestId, r.requestTimeUs !== undefined, r.status]),
     [
       [1, false, 'ok'],
       [2, true, 'ok'],

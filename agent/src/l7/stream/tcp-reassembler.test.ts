@@ -84,3 +84,32 @@ test('a capture that starts mid-stream begins at the first data seen', () => {
   r.segment(5003, Buffer.from('dle'), 2);
   assert.equal(c.text(), 'middle');
 });
+
+test('the FIN ends the direction after every byte before it, even when it arrives early', () => {
+  const ends: number[] = [];
+  const c = collect();
+  const r = new TcpReassembler({ ...c.out, end: (ts) => ends.push(ts) });
+  r.syn(99);
+  r.segment(100, Buffer.from('abc'), 1);
+  r.segment(106, Buffer.from('ghi'), 3); // early: 103..105 missing
+  r.fin(109, 4);
+  assert.deepEqual(ends, [], 'bytes before the FIN are still missing');
+  r.segment(103, Buffer.from('def'), 5);
+  assert.equal(c.text(), 'abcdefghi');
+  assert.deepEqual(ends, [4]);
+  r.fin(109, 6); // a retransmitted FIN ends nothing twice
+  assert.deepEqual(ends, [4]);
+});
+
+test('a FIN behind a hole that never fills ends the direction when the hole is given up', () => {
+  const ends: number[] = [];
+  const c = collect();
+  const r = new TcpReassembler({ ...c.out, end: (ts) => ends.push(ts) });
+  r.syn(0);
+  r.segment(1, Buffer.from('a'), 1);
+  r.segment(5, Buffer.from('e'), 2);
+  r.fin(6, 3);
+  r.skipHole();
+  assert.equal(c.text(), 'a<3>e');
+  assert.deepEqual(ends, [3]);
+});

@@ -7,6 +7,8 @@
 export interface StreamOutput {
   data(bytes: Buffer, tsUs: number): void;
   gap(bytes: number): void;
+  /** The sender closed this direction (its FIN), after every byte before the FIN was delivered. */
+  end?(tsUs: number): void;
 }
 
 interface Pending {
@@ -28,6 +30,10 @@ export class TcpReassembler {
   private started = false;
   private pending: Pending[] = [];
   private pendingBytes = 0;
+  /** Sequence number and time of this direction's FIN, until the bytes before it are delivered. */
+  private finSeq = -1;
+  private finTs = 0;
+  private ended = false;
   readonly stats: ReassemblerStats = { bytesDelivered: 0, bytesRetransmitted: 0, gaps: 0, bytesLost: 0 };
 
   constructor(
@@ -60,12 +66,31 @@ export class TcpReassembler {
       if (offset > 0) this.stats.bytesRetransmitted += offset;
       this.deliver(offset > 0 ? data.subarray(offset) : data, tsUs);
       this.drainPending();
+      this.checkEnd();
       return;
     }
     // Early: wait for the hole before it to fill.
     this.pending.push({ seq: seq >>> 0, data: Buffer.from(data), tsUs });
     this.pendingBytes += data.length;
     if (this.pendingBytes > this.maxPendingBytes || this.pending.length > this.maxPendingSegments) this.skipHole();
+  }
+
+  /** The FIN of this direction: `seq` is its sequence number (after the segment's payload). */
+  fin(seq: number, tsUs: number): void {
+    if (this.ended || this.finSeq >= 0) return;
+    if (!this.started) {
+      this.next = seq >>> 0;
+      this.started = true;
+    }
+    this.finSeq = seq >>> 0;
+    this.finTs = tsUs;
+    this.checkEnd();
+  }
+
+  private checkEnd(): void {
+    if (this.finSeq < 0 || this.ended || this.pending.length > 0 || ((this.finSeq - this.next) | 0) > 0) return;
+    this.ended = true;
+    this.out.end?.(this.finTs);
   }
 
   /** Gives up on the current hole (time passed, the other side answered, or the flow ends). */
@@ -84,6 +109,7 @@ export class TcpReassembler {
       if (this.pending.length === 0 || ((this.pending[0].seq - this.next) | 0) <= 0) continue;
       break;
     }
+    this.checkEnd();
   }
 
   /** True while early segments wait for a hole to fill. */

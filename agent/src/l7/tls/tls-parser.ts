@@ -413,12 +413,12 @@ class TlsParser implements L7Parser {
       status,
       responseCode: alert,
       responseException: alert !== undefined ? alertName(alert) : undefined,
-      requestTimeUs: this.chTs,
+      requestTimeUs: ch !== undefined ? this.chTs : undefined,
       responseTimeUs: status === 'timeout' ? undefined : tsUs,
       requestLength: this.chLen,
       responseLength: this.sh ? this.serverBytes : -1,
       attributes,
-      countsAsRequest: ch !== undefined,
+      countsAsRequest: true,
     });
     // Drop buffers: nothing after the handshake is parsed.
     for (const s of this.sides) {
