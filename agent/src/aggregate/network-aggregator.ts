@@ -1,6 +1,6 @@
 import { FlowTable } from '../flow/flow-table';
 import { TAP_SIDES } from '../flow/tap-side';
-import { formatAddress } from '../util/ip-format';
+import { formatAddress, formatEndpoint } from '../util/ip-format';
 import { HISTOGRAM_BUCKETS, HISTOGRAM_DELAYS, HISTOGRAM_OFFSET, MERGE_MAX, METRIC_COUNT, NETWORK_METRICS, ROW_WIDTH } from './network-metrics';
 import { L7_PROTOCOL_NAMES } from './l7-protocols';
 import { JsonRowBuffer } from '../store/json-row-buffer';
@@ -151,7 +151,7 @@ export class NetworkAggregator {
       mapJson:
         `,"tap_side":"${TAP_SIDES[flows.tapSide[slot]]}","signal_source":"${this.signalSource}","host":${this.hostJson},` +
         `"protocol":"${flows.proto[slot] === 6 ? 'tcp' : 'udp'}","l7_protocol":"${L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? ''}",` +
-        `"ip_0":"${ip0}","ip_1":"${ip1}","port_1":${port1},"service_0":"${ip0}","service_1":"${ip1}:${port1}"`,
+        `"ip_0":"${ip0}","ip_1":"${ip1}","port_1":${port1},"service_0":"${ip0}","service_1":"${formatEndpoint(ip1, port1)}"`,
     };
   }
 }

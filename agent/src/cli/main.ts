@@ -2,7 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { replayCommand } from './replay-command';
+import { serveCommand } from './serve-command';
 import { summaryCommand } from './summary-command';
+import { DEFAULT_API_PORT } from '../query/api-server';
 import { schemaStatements } from '../store/schema';
 
 const VERSION = '0.1.0';
@@ -67,6 +69,16 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as one JSON object')
     .action(async (opts) => {
       process.exitCode = await summaryCommand(opts);
+    });
+  program
+    .command('serve')
+    .description('serve the query API (for the Grafana datasource) over a store')
+    .addOption(storeOption())
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on', port, DEFAULT_API_PORT)
+    .option('--token <token>', 'require this bearer token (default: $METAFLOW_API_TOKEN, none when unset)')
+    .action(async (opts: { store: string; host: string; port: number; token?: string }) => {
+      process.exitCode = await serveCommand({ ...opts, version: VERSION });
     });
   program
     .command('schema')

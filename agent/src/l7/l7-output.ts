@@ -2,6 +2,7 @@ import { RowSink } from '../aggregate/network-aggregator';
 import { histogramBucket, HISTOGRAM_BUCKETS } from '../aggregate/network-metrics';
 import { APPLICATION_METRICS } from '../store/tables';
 import { micros } from '../util/time-format';
+import { formatEndpoint } from '../util/ip-format';
 import { EndpointCap } from './endpoint-cap';
 import { L7Record } from './l7-parser';
 
@@ -105,7 +106,7 @@ export class L7Output {
       this.tags.push(
         `,"tap_side":"${ctx.tapSide}","signal_source":"${ctx.signalSource}","host":${this.hostJson},"protocol":"${ctx.transport}",` +
           `"l7_protocol":"${r.protocol}","ip_0":"${ctx.ip0}","ip_1":"${ctx.ip1}","port_1":${ctx.port1},` +
-          `"service_0":"${ctx.ip0}","service_1":"${ctx.ip1}:${ctx.port1}","endpoint":${JSON.stringify(endpoint)}`,
+          `"service_0":"${ctx.ip0}","service_1":"${formatEndpoint(ctx.ip1, ctx.port1)}","endpoint":${JSON.stringify(endpoint)}`,
       );
       if ((row + 1) * WIDTH > this.slab.length) {
         const bigger = new Float64Array(this.slab.length * 2);
@@ -152,7 +153,7 @@ export class L7Output {
       port_0: ctx.port0,
       port_1: ctx.port1,
       service_0: ctx.ip0,
-      service_1: `${ctx.ip1}:${ctx.port1}`,
+      service_1: formatEndpoint(ctx.ip1, ctx.port1),
       start_time: micros(start),
       end_time: micros(end),
       type: r.requestTimeUs === undefined ? 'response' : r.responseTimeUs === undefined ? 'request' : 'session',

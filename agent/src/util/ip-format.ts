@@ -57,3 +57,8 @@ export function parseAddress(text: string): { version: 4 | 6; words: Uint32Array
   for (let i = 0; i < 4; i++) words[i] = ((parseInt(all[2 * i], 16) << 16) | parseInt(all[2 * i + 1], 16)) >>> 0;
   return { version: 6, words };
 }
+
+/** `ip:port`, with an IPv6 address in brackets (RFC 3986) so the port stays unambiguous. */
+export function formatEndpoint(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
