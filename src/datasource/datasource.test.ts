@@ -1,88 +1,125 @@
-import { CoreApp, DataQueryRequest, DataSourceInstanceSettings, PluginType } from '@grafana/data';
+import { CoreApp, DataQueryRequest, DataSourceInstanceSettings, dateTime, PluginType } from '@grafana/data';
+import { of, throwError } from 'rxjs';
 
-import { DataSource } from './datasource';
-import { plugin } from './module';
-import { ConfigEditor } from './components/ConfigEditor';
-import { QueryEditor } from './components/QueryEditor';
-import { MetaFlowDataSourceOptions, MetaFlowQuery, QUERY_MODEL_VERSION } from './types';
+import { DataSource, describeAge, expandValues } from './datasource';
+import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery, QUERY_MODEL_VERSION } from './types';
 
-function instanceSettings(url?: string): DataSourceInstanceSettings<MetaFlowDataSourceOptions> {
+const fetchMock = jest.fn();
+const variables: Record<string, string[]> = { service: ['a', 'b'] };
+
+jest.mock('@grafana/runtime', () => ({
+  getBackendSrv: () => ({ fetch: (options: unknown) => fetchMock(options) }),
+  getTemplateSrv: () => ({
+    replace: (text: string, _scoped?: unknown, format?: (v: string | string[]) => string) =>
+      text.replace(/\$(\w+)/g, (m: string, name: string) => (variables[name] ? (format ? format(variables[name]) : variables[name].join(',')) : m)),
+  }),
+}));
+
+function instanceSettings(jsonData: MetaFlowDataSourceOptions = {}): DataSourceInstanceSettings<MetaFlowDataSourceOptions> {
   return {
     id: 1,
-    uid: 'metaflow-test',
+    uid: 'mf',
     type: 'metaflow-datasource',
     name: 'MetaFlow',
     access: 'proxy',
     readOnly: false,
-    url,
-    jsonData: {},
-    meta: {
-      id: 'metaflow-datasource',
-      name: 'MetaFlow',
-      type: PluginType.datasource,
-      module: 'plugins/metaflow-app/datasource/module',
-      baseUrl: 'public/plugins/metaflow-app',
-      info: {
-        author: { name: 'MetaFlow' },
-        description: '',
-        links: [],
-        logos: { small: '', large: '' },
-        screenshots: [],
-        updated: '',
-        version: '',
-      },
-    },
-  };
+    jsonData,
+    meta: { id: 'metaflow-datasource', name: 'MetaFlow', type: PluginType.datasource, module: '', baseUrl: '', info: { version: '0.2.0' } },
+  } as unknown as DataSourceInstanceSettings<MetaFlowDataSourceOptions>;
 }
 
-function request(targets: MetaFlowQuery[]): DataQueryRequest<MetaFlowQuery> {
-  return { targets } as unknown as DataQueryRequest<MetaFlowQuery>;
+function request(targets: Array<Partial<MetaFlowQuery>>): DataQueryRequest<MetaFlowQuery> {
+  return {
+    targets: targets as MetaFlowQuery[],
+    range: { from: dateTime(1000), to: dateTime(61_000), raw: { from: '', to: '' } },
+    intervalMs: 10_000,
+    scopedVars: { __interval: { text: '10s', value: '10s' } },
+    filters: [],
+  } as unknown as DataQueryRequest<MetaFlowQuery>;
 }
+
+const frame = { fields: [{ name: 'time', type: 'time', values: [1000] }, { name: 'request', type: 'number', values: [3] }] };
+
+beforeEach(() => fetchMock.mockReset());
 
 describe('MetaFlow DataSource', () => {
-  it('keeps the settings it was constructed with', () => {
-    const ds = new DataSource(instanceSettings('http://metaflow:8080'));
-    expect(ds.uid).toBe('metaflow-test');
-    expect(ds.name).toBe('MetaFlow');
-    expect(ds.url).toBe('http://metaflow:8080');
-  });
-
-  it('gives new queries the current query model version', () => {
+  it('gives new queries the current model and plugin version', () => {
     const ds = new DataSource(instanceSettings());
-    expect(ds.getDefaultQuery(CoreApp.Dashboard)).toEqual({ version: QUERY_MODEL_VERSION });
+    expect(ds.getDefaultQuery(CoreApp.Dashboard)).toEqual({ ...DEFAULT_QUERY, pluginVersion: '0.2.0' });
   });
 
-  it('answers each visible query with an empty frame under its refId', async () => {
+  it('sends builder queries through the proxy route with variables resolved and the default tap side', async () => {
+    fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
+    const ds = new DataSource(instanceSettings({ defaultTapSide: ['s'] }));
+    const response = await ds.query(request([{ ...DEFAULT_QUERY, refId: 'A', filters: [{ tag: 'service', op: '=', values: ['$service'] }] }, { refId: 'H', hide: true }]));
+    expect(fetchMock).toHaveBeenCalledTimes(1);
+    const sent = fetchMock.mock.calls[0][0];
+    expect(sent.url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/query');
+    expect(sent.method).toBe('POST');
+    expect(sent.data).toMatchObject({ from: 1000, to: 61_000, step: 10, tapSide: ['s'], filters: [{ tag: 'service', op: 'in', values: ['a', 'b'] }] });
+    expect(response.data).toHaveLength(1);
+    expect(response.data[0].refId).toBe('A');
+  });
+
+  it('migrates old saved queries before running them', async () => {
+    fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
     const ds = new DataSource(instanceSettings());
-    const response = await ds.query(
-      request([
-        { refId: 'A', version: QUERY_MODEL_VERSION },
-        { refId: 'B', version: QUERY_MODEL_VERSION, hide: true },
-        { refId: 'C', version: QUERY_MODEL_VERSION },
-      ])
-    );
-    expect(response.data.map((frame) => frame.refId)).toEqual(['A', 'C']);
-    for (const frame of response.data) {
-      expect(frame.fields).toHaveLength(0);
-      expect(frame.length).toBe(0);
-    }
+    await ds.query(request([{ refId: 'A', version: 1 }]));
+    expect(fetchMock.mock.calls[0][0].data).toMatchObject({ dataType: 'application', metrics: [{ metric: 'request', aggregation: 'rate' }] });
   });
 
-  it('fails the connection test when no URL is set', async () => {
+  it('SQL mode goes to /sql with the interval in seconds and Grafana’s $__interval left to the API', async () => {
+    fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
     const ds = new DataSource(instanceSettings());
-    await expect(ds.testDatasource()).resolves.toMatchObject({ status: 'error' });
+    await ds.query(request([{ ...DEFAULT_QUERY, refId: 'S', version: QUERY_MODEL_VERSION, mode: 'sql', sql: 'SELECT $__interval_s, $__interval', sqlFormat: 'time_series' }]));
+    const sent = fetchMock.mock.calls[0][0];
+    expect(sent.url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/sql');
+    expect(sent.data).toEqual({ sql: 'SELECT $__interval_s, $__interval', from: 1000, to: 61_000, intervalSeconds: 10, format: 'time_series' });
   });
 
-  it('does not claim a working connection when a URL is set', async () => {
-    const ds = new DataSource(instanceSettings('http://metaflow:8080'));
+  it('reports the API’s error message under the query’s refId', async () => {
+    fetchMock.mockReturnValue(throwError(() => ({ status: 400, data: { error: 'application has no metric "x"' } })));
+    const ds = new DataSource(instanceSettings());
+    const response = await ds.query(request([{ ...DEFAULT_QUERY, refId: 'E' }]));
+    expect(response.errors).toEqual([{ refId: 'E', message: 'MetaFlow: application has no metric "x"' }]);
+  });
+
+  it('health check names the agent version and how fresh its data is', async () => {
+    fetchMock.mockReturnValue(of({ data: { status: 'ok', version: '0.2.0', store: 'chdb:/data', newest: { network: Date.now() - 30_000, application: null } } }));
+    const ds = new DataSource(instanceSettings());
     const result = await ds.testDatasource();
-    expect(result.status).toBe('warning');
-    expect(result.message).toContain('http://metaflow:8080');
+    expect(result.status).toBe('success');
+    expect(result.message).toMatch(/^MetaFlow agent 0\.2\.0 \(chdb:\/data\): newest data 3\d s old\.$/);
+    fetchMock.mockReturnValue(throwError(() => ({ status: 502, statusText: 'Bad Gateway', data: {} })));
+    await expect(ds.testDatasource()).resolves.toEqual({ status: 'error', message: 'MetaFlow: Bad Gateway' });
   });
 
-  it('is registered by the plugin module with its editors', () => {
-    expect(plugin.DataSourceClass).toBe(DataSource);
-    expect(plugin.components.ConfigEditor).toBe(ConfigEditor);
-    expect(plugin.components.QueryEditor).toBe(QueryEditor);
+  it('template variables and ad-hoc filters list tag values from the API', async () => {
+    fetchMock.mockReturnValue(of({ data: ['a', 'b'] }));
+    const ds = new DataSource(instanceSettings());
+    const values = await ds.metricFindQuery('tag_values(network, ip, 10.)', { range: { from: dateTime(0), to: dateTime(5000), raw: { from: '', to: '' } } });
+    expect(values).toEqual([
+      { text: 'a', value: 'a' },
+      { text: 'b', value: 'b' },
+    ]);
+    expect(fetchMock.mock.calls[0][0].url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/tables/network/tags/ip/values?prefix=10.&from=0&to=5000');
+    fetchMock.mockReturnValue(of({ data: [{ name: 'service', type: 'String' }] }));
+    expect(await ds.getTagKeys()).toEqual([{ text: 'service', value: 'service' }]);
+  });
+});
+
+describe('helpers', () => {
+  it('expandValues reads the JSON lists our formatter writes', () => {
+    expect(expandValues('["a","b"]')).toEqual(['a', 'b']);
+    expect(expandValues('["a"]["b"]')).toEqual(['a', 'b']);
+    expect(expandValues('plain')).toEqual(['plain']);
+    expect(expandValues('[not json')).toEqual(['[not json']);
+  });
+
+  it('describeAge', () => {
+    expect(describeAge(5_000)).toBe('5 s');
+    expect(describeAge(600_000)).toBe('10 min');
+    expect(describeAge(10 * 3_600_000)).toBe('10 h');
+    expect(describeAge(5 * 86_400_000)).toBe('5 days');
   });
 });

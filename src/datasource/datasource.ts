@@ -1,45 +1,168 @@
 import {
+  AdHocVariableFilter,
   CoreApp,
-  createDataFrame,
+  DataFrame,
   DataQueryRequest,
   DataQueryResponse,
   DataSourceApi,
   DataSourceInstanceSettings,
+  MetricFindValue,
+  ScopedVars,
   TestDataSourceResponse,
 } from '@grafana/data';
+import { getTemplateSrv } from '@grafana/runtime';
 
-import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery } from './types';
+import { ApiClient } from './api-client';
+import { toGrafanaFrames } from './frame-converter';
+import { migrateQuery } from './query-migration';
+import { BuildContext, buildSqlRequest, buildStructuredRequest } from './request-builder';
+import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery, MetaFlowVariableQuery, MetricInfo } from './types';
+import { parseVariableQuery } from './variable-query';
+
+/** Grafana's own interval variables: SQL mode gives `$__interval` its MetaFlow meaning (seconds). */
+const GRAFANA_INTERVAL_VARS = ['__interval', '__interval_ms', '__rate_interval', '__rate_interval_ms'];
+
+/** Data type whose tags ad-hoc filters offer (the RED tables share their tags with the others). */
+const ADHOC_DATA_TYPE = 'application';
 
 export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceOptions> {
-  readonly url?: string;
+  readonly api: ApiClient;
+  private readonly defaultTapSide: string[];
+  private readonly pluginVersion?: string;
+  private readonly metricCache = new Map<string, Promise<MetricInfo[]>>();
 
   constructor(instanceSettings: DataSourceInstanceSettings<MetaFlowDataSourceOptions>) {
     super(instanceSettings);
-    this.url = instanceSettings.url;
+    this.api = new ApiClient(instanceSettings.uid);
+    this.defaultTapSide = instanceSettings.jsonData.defaultTapSide ?? [];
+    this.pluginVersion = instanceSettings.meta?.info?.version;
   }
 
   getDefaultQuery(_app: CoreApp): Partial<MetaFlowQuery> {
-    return DEFAULT_QUERY;
+    return { ...DEFAULT_QUERY, pluginVersion: this.pluginVersion };
   }
 
-  /**
-   * Answers every visible query with an empty frame under its refId. Reading data
-   * from MetaFlow arrives with its query API, which this data source will call.
-   */
+  /** Saved queries of any model version, brought up to date. */
+  migrate(query: MetaFlowQuery): MetaFlowQuery {
+    return migrateQuery(query as MetaFlowQuery & Record<string, unknown>, this.pluginVersion);
+  }
+
+  filterQuery(query: MetaFlowQuery): boolean {
+    return !query.hide;
+  }
+
+  metrics(dataType: string): Promise<MetricInfo[]> {
+    let cached = this.metricCache.get(dataType);
+    if (!cached) {
+      cached = this.api.metrics(dataType);
+      cached.catch(() => this.metricCache.delete(dataType));
+      this.metricCache.set(dataType, cached);
+    }
+    return cached;
+  }
+
+  private context(request: Pick<DataQueryRequest, 'range' | 'intervalMs' | 'scopedVars' | 'filters'>, forSql: boolean): BuildContext {
+    const templateSrv = getTemplateSrv();
+    const scoped: ScopedVars = { ...request.scopedVars };
+    if (forSql) for (const name of GRAFANA_INTERVAL_VARS) delete scoped[name];
+    return {
+      from: request.range.from.valueOf(),
+      to: request.range.to.valueOf(),
+      intervalMs: request.intervalMs,
+      replace: (text) => templateSrv.replace(text, scoped),
+      expand: (text) => expandValues(templateSrv.replace(text, scoped, (value: string | string[]) => JSON.stringify(Array.isArray(value) ? value : [value]))),
+      adhocFilters: request.filters,
+      defaultTapSide: this.defaultTapSide,
+    };
+  }
+
   async query(request: DataQueryRequest<MetaFlowQuery>): Promise<DataQueryResponse> {
-    const data = request.targets
-      .filter((target) => !target.hide)
-      .map((target) => createDataFrame({ refId: target.refId, fields: [] }));
-    return { data };
+    const targets = request.targets.filter((t) => !t.hide).map((t) => this.migrate(t));
+    const errors: Array<{ refId: string; message: string }> = [];
+    const results = await Promise.all(
+      targets.map(async (q): Promise<DataFrame[]> => {
+        try {
+          const response =
+            q.mode === 'sql' ? await this.api.sql(buildSqlRequest(q, this.context(request, true))) : await this.api.query(buildStructuredRequest(q, this.context(request, false)));
+          return toGrafanaFrames(response.frames, { refId: q.refId, legend: q.legend, datasource: { uid: this.uid, name: this.name } });
+        } catch (e) {
+          errors.push({ refId: q.refId, message: e instanceof Error ? e.message : String(e) });
+          return [];
+        }
+      }),
+    );
+    return { data: results.flat(), ...(errors.length ? { errors, error: errors[0] } : {}) };
+  }
+
+  /** The SQL a builder query runs, for the editor. */
+  async sqlOf(query: MetaFlowQuery, range: DataQueryRequest['range'], intervalMs: number): Promise<string> {
+    const q = this.migrate(query);
+    const { sql } = await this.api.sqlOf(buildStructuredRequest(q, this.context({ range, intervalMs, scopedVars: {} }, false)));
+    return sql;
+  }
+
+  interpolateVariablesInQueries(queries: MetaFlowQuery[], scopedVars: ScopedVars): MetaFlowQuery[] {
+    const templateSrv = getTemplateSrv();
+    return queries.map((q) => ({
+      ...q,
+      datasource: this.getRef(),
+      sql: q.sql !== undefined ? templateSrv.replace(q.sql, scopedVars) : undefined,
+      filters: (q.filters ?? []).map((f) => ({ ...f, values: f.values.map((v) => templateSrv.replace(v, scopedVars)) })),
+    }));
   }
 
   async testDatasource(): Promise<TestDataSourceResponse> {
-    if (!this.url) {
-      return { status: 'error', message: 'Set the URL of the MetaFlow query API.' };
+    try {
+      const health = await this.api.health();
+      const newest = Math.max(...Object.values(health.newest).map((t) => t ?? 0));
+      const freshness = newest > 0 ? `newest data ${describeAge(Date.now() - newest)} old` : 'no data stored yet';
+      return { status: 'success', message: `MetaFlow agent ${health.version} (${health.store}): ${freshness}.` };
+    } catch (e) {
+      return { status: 'error', message: e instanceof Error ? e.message : String(e) };
     }
-    return {
-      status: 'warning',
-      message: `URL set to ${this.url}; the connection cannot be checked until MetaFlow has a query API.`,
-    };
   }
+
+  /** Template variables: the values of a tag (`tag_values(dataType, tag)` or the editor's object). */
+  async metricFindQuery(query: MetaFlowVariableQuery | string, options?: { range?: DataQueryRequest['range'] }): Promise<MetricFindValue[]> {
+    const q = parseVariableQuery(query);
+    if (!q) return [];
+    const templateSrv = getTemplateSrv();
+    const values = await this.api.tagValues(q.dataType, templateSrv.replace(q.tag), {
+      prefix: q.prefix ? templateSrv.replace(q.prefix) : undefined,
+      from: options?.range?.from.valueOf(),
+      to: options?.range?.to.valueOf(),
+    });
+    return values.map((text) => ({ text, value: text }));
+  }
+
+  async getTagKeys(): Promise<MetricFindValue[]> {
+    const tags = await this.api.tags(ADHOC_DATA_TYPE);
+    return tags.map((t) => ({ text: t.name, value: t.name }));
+  }
+
+  async getTagValues(options: { key: string; filters?: AdHocVariableFilter[]; timeRange?: DataQueryRequest['range'] }): Promise<MetricFindValue[]> {
+    const values = await this.api.tagValues(ADHOC_DATA_TYPE, options.key, { from: options.timeRange?.from.valueOf(), to: options.timeRange?.to.valueOf() });
+    return values.map((text) => ({ text, value: text }));
+  }
+}
+
+/** A replaced text that our formatter turned into a JSON list, or plain text as one value. */
+export function expandValues(text: string): string[] {
+  const lists = text.match(/\[[^\]]*\]/g);
+  if (lists && lists.join('') === text) {
+    try {
+      return lists.flatMap((l) => (JSON.parse(l) as unknown[]).map(String));
+    } catch {
+      return [text];
+    }
+  }
+  return [text];
+}
+
+export function describeAge(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} days`;
 }
