@@ -80,6 +80,14 @@ export class FlowL7 {
     this.streams[direction].segment(seq, data, tsUs);
   }
 
+  /**
+   * Bytes of this direction that were sent but not captured (eBPF copies only the first bytes of
+   * a syscall's buffer): the parser skips them as a gap, staying in step inside a known length.
+   */
+  messageGap(direction: Direction, bytes: number): void {
+    if (!this.off && bytes > 0) this.parser?.gap(direction, bytes);
+  }
+
   /** A FIN of this direction; `seq` is its sequence number. */
   tcpFin(direction: Direction, seq: number, tsUs: number): void {
     if (!this.off && this.streams) this.streams[direction].fin(seq, tsUs);

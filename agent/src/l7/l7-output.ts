@@ -16,6 +16,31 @@ export interface FlowContext {
   ip1: string;
   port0: number;
   port1: number;
+  /** Process tags of either side, where known (eBPF data, or a packet's local listener). */
+  side0?: SideTags;
+  side1?: SideTags;
+}
+
+export interface SideTags {
+  pid: number;
+  process: string;
+  container: string;
+  /** SPEC §2 service name: configured, else process name, else ip:port. */
+  service: string;
+}
+
+/** JSON members of a side's process tags (the columns' defaults when unknown). */
+function sideMembers(ctx: FlowContext): string {
+  let out = '';
+  for (const [suffix, tags] of [
+    ['0', ctx.side0],
+    ['1', ctx.side1],
+  ] as const) {
+    if (!tags) continue;
+    out += `,"pid_${suffix}":${tags.pid},"process_${suffix}":${JSON.stringify(tags.process)}`;
+    if (tags.container) out += `,"container_${suffix}":${JSON.stringify(tags.container)}`;
+  }
+  return out;
 }
 
 /** Where each RED counter sits in a row of numbers. */
@@ -98,7 +123,7 @@ export class L7Output {
 
   private row(ctx: FlowContext, r: L7Record): number {
     const endpoint = this.endpoints.endpoint(`${ctx.ip1}:${ctx.port1}|${r.protocol}`, r.endpoint);
-    const key = `${ctx.tapSide}|${r.protocol}|${ctx.ip0}|${ctx.ip1}|${ctx.port1}|${endpoint}`;
+    const key = `${ctx.tapSide}|${r.protocol}|${ctx.ip0}|${ctx.ip1}|${ctx.port1}|${endpoint}|${ctx.side0?.pid ?? ''}|${ctx.side1?.pid ?? ''}`;
     let row = this.keys.get(key);
     if (row === undefined) {
       row = this.tags.length;
@@ -106,7 +131,8 @@ export class L7Output {
       this.tags.push(
         `,"tap_side":"${ctx.tapSide}","signal_source":"${ctx.signalSource}","host":${this.hostJson},"protocol":"${ctx.transport}",` +
           `"l7_protocol":"${r.protocol}","ip_0":"${ctx.ip0}","ip_1":"${ctx.ip1}","port_1":${ctx.port1},` +
-          `"service_0":"${ctx.ip0}","service_1":"${formatEndpoint(ctx.ip1, ctx.port1)}","endpoint":${JSON.stringify(endpoint)}`,
+          `"service_0":${JSON.stringify(ctx.side0?.service ?? ctx.ip0)},"service_1":${JSON.stringify(ctx.side1?.service ?? formatEndpoint(ctx.ip1, ctx.port1))},` +
+          `"endpoint":${JSON.stringify(endpoint)}${sideMembers(ctx)}`,
       );
       if ((row + 1) * WIDTH > this.slab.length) {
         const bigger = new Float64Array(this.slab.length * 2);
@@ -152,8 +178,14 @@ export class L7Output {
       ip_1: ctx.ip1,
       port_0: ctx.port0,
       port_1: ctx.port1,
-      service_0: ctx.ip0,
-      service_1: formatEndpoint(ctx.ip1, ctx.port1),
+      service_0: ctx.side0?.service ?? ctx.ip0,
+      service_1: ctx.side1?.service ?? formatEndpoint(ctx.ip1, ctx.port1),
+      pid_0: ctx.side0?.pid ?? 0,
+      pid_1: ctx.side1?.pid ?? 0,
+      process_0: ctx.side0?.process ?? '',
+      process_1: ctx.side1?.process ?? '',
+      container_0: ctx.side0?.container ?? '',
+      container_1: ctx.side1?.container ?? '',
       start_time: micros(start),
       end_time: micros(end),
       type: r.requestTimeUs === undefined ? 'response' : r.responseTimeUs === undefined ? 'request' : 'session',
