@@ -34,6 +34,13 @@ export class DecodedPacket {
   windowScale = -1;
   /** Transport payload bytes present in the capture (may be shorter than l4PayloadLen). */
   payload: Buffer = EMPTY;
+  /**
+   * Where the packet was captured (live: the interface index; replay: 0). The same connection
+   * seen at two points is two flows, one per observation point, never merged.
+   */
+  tapPort = 0;
+  /** Live capture: the host sent the packet out of the interface (AF_PACKET's PACKET_OUTGOING). */
+  outgoing = false;
 }
 
 const EMPTY = Buffer.alloc(0);

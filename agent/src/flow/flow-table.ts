@@ -36,6 +36,8 @@ export class FlowTable {
   ipVersion = new Uint8Array(0);
   proto = new Uint8Array(0);
   hash = new Int32Array(0);
+  /** Observation point of the flow (DecodedPacket.tapPort). */
+  tapPort = new Uint32Array(0);
   bucketNext = new Int32Array(0);
 
   // Lifecycle and TCP state.
@@ -104,10 +106,10 @@ export class FlowTable {
   }
 
   /** Finds the flow of a packet given as (src, dst); returns the slot, or -1. */
-  find(hash: number, srcAddr: Uint32Array, dstAddr: Uint32Array, srcPort: number, dstPort: number, proto: number): number {
+  find(hash: number, srcAddr: Uint32Array, dstAddr: Uint32Array, srcPort: number, dstPort: number, proto: number, tapPort = 0): number {
     let slot = this.buckets[hash & this.bucketMask];
     while (slot >= 0) {
-      if (this.hash[slot] === hash && this.proto[slot] === proto && this.sideOf(slot, srcAddr, srcPort, dstAddr, dstPort) >= 0) {
+      if (this.hash[slot] === hash && this.proto[slot] === proto && this.tapPort[slot] === tapPort && this.sideOf(slot, srcAddr, srcPort, dstAddr, dstPort) >= 0) {
         return slot;
       }
       slot = this.bucketNext[slot];
@@ -161,6 +163,7 @@ export class FlowTable {
     serverAddr: Uint32Array,
     serverPort: number,
     nowUs: number,
+    tapPort = 0,
   ): number {
     if (this.freeList.length === 0) this.grow(Math.min(this.maxFlows, Math.max(this.capacity * 2, 1024)));
     const slot = this.freeList.pop() as number;
@@ -175,6 +178,7 @@ export class FlowTable {
     this.port[slot * 2 + 1] = serverPort;
     this.ipVersion[slot] = ipVersion;
     this.proto[slot] = proto;
+    this.tapPort[slot] = tapPort;
     this.hash[slot] = hash;
     const bucket = hash & this.bucketMask;
     this.bucketNext[slot] = this.buckets[bucket];
@@ -338,6 +342,7 @@ export class FlowTable {
     this.ipVersion = resize(this.ipVersion, n);
     this.proto = resize(this.proto, n);
     this.hash = resize(this.hash, n);
+    this.tapPort = resize(this.tapPort, n);
     this.bucketNext = resize(this.bucketNext, n);
     this.serial = resize(this.serial, n);
     this.startUs = resize(this.startUs, n);

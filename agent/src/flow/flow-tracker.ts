@@ -12,7 +12,7 @@ import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METERED_METRICS } from './flow-meter';
 import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TIMEOUT_CLASS_COUNT, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
-import { LocalAddresses, TAP_SIDES } from './tap-side';
+import { LocalAddresses, ObservationPoints, TAP_SIDES } from './tap-side';
 
 export interface FlowTimeouts {
   /** SYN sent or answered, handshake not finished. */
@@ -46,6 +46,8 @@ export interface FlowTrackerOptions {
   maxFlows?: number;
   timeouts?: Partial<FlowTimeouts>;
   localAddresses?: LocalAddresses;
+  /** Live capture: tap_side by interface role (node, hypervisor, gateway ports). */
+  observationPoints?: ObservationPoints;
   serverPorts?: readonly number[];
   /** High part of flow ids, so ids from different runs and agents do not collide. */
   runId?: number;
@@ -160,9 +162,10 @@ export class FlowTracker {
     loadAddress(p, true, this.src);
     loadAddress(p, false, this.dst);
     const proto = p.ipProto;
-    const hash = flowHash(this.src, p.srcPort, this.dst, p.dstPort, proto);
+    // Another observation point is another flow: its hash and key include the capture point.
+    const hash = p.tapPort === 0 ? flowHash(this.src, p.srcPort, this.dst, p.dstPort, proto) : flowHash(this.src, p.srcPort, this.dst, p.dstPort, proto) ^ Math.imul(p.tapPort, 0x9e3779b1);
     const flows = this.flows;
-    let slot = flows.find(hash, this.src, this.dst, p.srcPort, p.dstPort, proto);
+    let slot = flows.find(hash, this.src, this.dst, p.srcPort, p.dstPort, proto, p.tapPort);
     const syn = (p.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN && proto === IpProto.TCP;
     if (slot >= 0 && syn && this.isNewConnection(slot, p)) {
       this.closeFlow(slot, flows.bits[slot] & (Bit.FinByClient | Bit.FinByServer | Bit.RstSeen) ? this.classify(slot) : CloseType.client_port_reuse);
@@ -269,11 +272,11 @@ export class FlowTracker {
       [clientIsSrc, score] = this.guessDirection(p);
     }
     const slot = clientIsSrc
-      ? flows.insert(hash, p.ipVersion, p.ipProto, this.src, p.srcPort, this.dst, p.dstPort, ts)
-      : flows.insert(hash, p.ipVersion, p.ipProto, this.dst, p.dstPort, this.src, p.srcPort, ts);
+      ? flows.insert(hash, p.ipVersion, p.ipProto, this.src, p.srcPort, this.dst, p.dstPort, ts, p.tapPort)
+      : flows.insert(hash, p.ipVersion, p.ipProto, this.dst, p.dstPort, this.src, p.srcPort, ts, p.tapPort);
     flows.directionScore[slot] = score;
     flows.vlan[slot] = p.vlanId < 0 ? 0 : p.vlanId;
-    flows.tapSide[slot] = this.local.tapSide(p.ipVersion, flows.addr, slot * 8, slot * 8 + 4);
+    flows.tapSide[slot] = this.tapSideOf(slot, p, clientIsSrc);
     if (tcp && !(p.tcpFlags & TcpFlag.SYN)) flows.bits[slot] |= Bit.Established | Bit.MidStream;
     this.stats.flowsCreated++;
     if (tcp) this.stats.tcpFlows++;
@@ -340,8 +343,8 @@ export class FlowTracker {
       // SYN comes from the client, SYN-ACK from the server: that settles the direction for good.
       if ((side === 1) !== isSynAck && flows.directionScore[slot] < DirectionScore.certain) {
         flows.swapSides(slot);
-        flows.tapSide[slot] = this.local.tapSide(flows.ipVersion[slot], flows.addr, slot * 8, slot * 8 + 4);
         side = 1 - side;
+        flows.tapSide[slot] = this.tapSideOf(slot, p, side === 0);
         row = agg.rowBase(flows, slot);
       }
       flows.directionScore[slot] = DirectionScore.certain;
@@ -574,6 +577,15 @@ export class FlowTracker {
     if (bits & (Bit.FinByClient | Bit.FinByServer)) return TimeoutClass.HalfClosed;
     if (bits & Bit.Established) return TimeoutClass.Established;
     return TimeoutClass.Opening;
+  }
+
+  /** Where the flow is observed (SPEC §1): the address rule, refined by the capture point's role. */
+  private tapSideOf(slot: number, p: DecodedPacket, packetFromClient: boolean): number {
+    const flows = this.flows;
+    const byAddress = this.local.tapSide(flows.ipVersion[slot], flows.addr, slot * 8, slot * 8 + 4);
+    const points = this.options.observationPoints;
+    if (!points || flows.tapPort[slot] === 0) return byAddress;
+    return points.tapSide(flows.tapPort[slot], byAddress, p.outgoing, packetFromClient);
   }
 
   /** Hands a packet's payload to the flow's application layer, creating it on first payload. */

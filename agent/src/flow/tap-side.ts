@@ -1,9 +1,17 @@
 import { parseAddress } from '../util/ip-format';
 
 /** Observation points of packet data (SPEC §1) that the address rules can tell apart. */
-export const TAP_SIDES = ['rest', 'c', 's', 'local'] as const;
+export const TAP_SIDES = ['rest', 'c', 's', 'local', 'c-nd', 's-nd', 'c-hv', 's-hv', 'c-gw-hv', 's-gw-hv', 'c-gw', 's-gw'] as const;
 export type PacketTapSide = (typeof TAP_SIDES)[number];
 export const TapSideCode = { rest: 0, c: 1, s: 2, local: 3 } as const;
+
+/**
+ * Live capture's observation points: the tap_side of a flow seen at capture point `tapPort`
+ * (an interface), given what the address rule says and the direction of one of its packets.
+ */
+export interface ObservationPoints {
+  tapSide(tapPort: number, addressSide: number, outgoing: boolean, packetFromClient: boolean): number;
+}
 
 /**
  * Decides `tap_side` of packet data from which ends of a flow are addresses of the capturing
