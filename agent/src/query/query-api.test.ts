@@ -114,6 +114,58 @@ test('rates, per-interval max and averages agree with the sums they come from', 
   assert.equal((perSecond.json.frames as Frame[])[0].fields[0].values[0], Math.max(...max));
 });
 
+test('every aggregation of a counter per bucket, checked against the per-second rows in SQL mode', async () => {
+  const series = await query({
+    dataType: 'application',
+    interval: '1s',
+    step: 60,
+    filters: demoOnly,
+    tapSide: ['local'],
+    metrics: ['sum', 'rate', 'avg', 'min', 'max'].map((aggregation) => ({ metric: 'request', aggregation })),
+  });
+  const values = (name: string): number[] => series[0].fields.find((f) => f.name === name)?.values as number[];
+  const independent = await call('POST', '/api/v1/sql', {
+    sql: `SELECT toUnixTimestamp(toStartOfInterval(time, INTERVAL 60 SECOND)) * 1000 AS t, sum(n) AS total, min(n) AS least, max(n) AS most
+          FROM (SELECT time, sum(request) AS n FROM flow_metrics.application_1s WHERE host = 'demo' AND tap_side = 'local' GROUP BY time)
+          GROUP BY t ORDER BY t`,
+    ...ALL_TIME,
+  });
+  const [t, total, least, most] = (independent.json.frames as Frame[])[0].fields.map((f) => f.values as number[]);
+  assert.deepEqual(series[0].fields[0].values, t);
+  assert.deepEqual(values('request'), total);
+  assert.deepEqual(values('request_rate'), total.map((n) => n / 60));
+  assert.deepEqual(values('request_avg'), total.map((n) => n / 60), 'mean per second over the whole minute');
+  assert.deepEqual(values('request_min'), least);
+  assert.deepEqual(values('request_max'), most);
+});
+
+test('request log aggregates: counts with conditions, exact quantiles and extremes', async () => {
+  const [r] = await table({
+    dataType: 'l7_flow_log',
+    filters: [...demoOnly, { tag: 'tap_side', op: '=', value: 'local' }],
+    metrics: [
+      { metric: 'log_count' },
+      { metric: 'error_count' },
+      { metric: 'timeout_count' },
+      ...['avg', 'min', 'max', 'p50', 'p99'].map((aggregation) => ({ metric: 'response_duration', aggregation })),
+    ],
+  });
+  const errors = Object.values(http.by_address).reduce((n, a) => n + (a.responses_by_status['404'] ?? 0) + (a.responses_by_status['500'] ?? 0), 0) + 6;
+  assert.equal(r.log_count, http.requests + redis.requests);
+  assert.equal(r.error_count, errors, 'HTTP 404/500 and the six Redis errors');
+  assert.equal(r.timeout_count, 0);
+  const sql = await call('POST', '/api/v1/sql', {
+    sql: "SELECT avg(response_duration) AS a, min(response_duration) AS lo, max(response_duration) AS hi, quantile(0.5)(response_duration) AS p50 FROM flow_log.l7_flow_log WHERE host = 'demo' AND tap_side = 'local' AND type = 'session'",
+    ...ALL_TIME,
+  });
+  const [a, lo, hi, p50] = (sql.json.frames as Frame[])[0].fields.map((f) => f.values[0] as number);
+  assert.equal(r.response_duration, a, "avg is the default, named after the metric");
+  assert.equal(r.response_duration_min, lo);
+  assert.equal(r.response_duration_max, hi);
+  assert.equal(r.response_duration_p50, p50);
+  assert.ok((r.response_duration_p99 as number) <= hi && (r.response_duration_p99 as number) >= p50);
+});
+
 test('response times against tshark: average to the µs, percentile inside its histogram bucket', { skip: corpus ? false : CORPUS_MISSING }, async () => {
   const oracle = JSON.parse(readFileSync(join(corpus as string, ZEEK_HTTP + '.oracle.json'), 'utf8')) as Oracle & {
     l7: { http: { response_time_s: { avg: number; p50: number; max: number; count: number } } };
