@@ -60,6 +60,7 @@ export function buildApiServer(service: QueryService, options: ApiServerOptions 
     return { sql: compiled.sql, params: compiled.params };
   });
   app.post('/api/v1/sql', async (req) => service.sql(req.body));
+  app.post('/api/v1/map', async (req) => service.map(req.body));
   app.get('/api/v1/tables', async () => service.tables());
   app.get('/api/v1/tables/:dataType/metrics', async (req) => service.metrics((req.params as { dataType: string }).dataType));
   app.get('/api/v1/tables/:dataType/tags', async (req) => service.tags((req.params as { dataType: string }).dataType));

@@ -114,7 +114,7 @@ function plan(m: ValidQuery['metrics'][number], bucket: number, native: number):
 }
 
 /** WHERE conditions and their parameters (time range, tap sides, tag filters). */
-function conditions(q: ValidQuery): { where: string[]; params: Record<string, unknown> } {
+export function conditions(q: ValidQuery): { where: string[]; params: Record<string, unknown> } {
   const params: Record<string, unknown> = { from: q.fromSec, to: q.toSec };
   const where = ['`time` >= toDateTime({from:UInt32})', '`time` <= toDateTime({to:UInt32})'];
   if (q.tapSide.length > 0) {

@@ -21,7 +21,7 @@ export interface Frame {
   name?: string;
   refId?: string;
   fields: FrameField[];
-  meta?: { executedQueryString?: string; preferredVisualisationType?: 'logs' | 'table' | 'graph'; notices?: { severity: 'info' | 'warning'; text: string }[] };
+  meta?: { executedQueryString?: string; preferredVisualisationType?: 'logs' | 'table' | 'graph' | 'nodeGraph'; notices?: { severity: 'info' | 'warning'; text: string }[] };
 }
 
 function metricValue(column: OutputColumn, raw: unknown): number | null {

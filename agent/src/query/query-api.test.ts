@@ -21,6 +21,7 @@ const root = resolve(__dirname, '../../..');
 const DEMO = join(root, 'fixtures/captures/demo-loopback.pcap');
 const workload = JSON.parse(readFileSync(join(root, 'fixtures/captures/demo-loopback.workload.json'), 'utf8')) as {
   servers: { protocol: string; port: number; requests: number; by_address: Record<string, { requests: number; responses_by_status: Record<string, number> }> }[];
+  refused: { address: string; port: number; connection_attempts: number }[];
 };
 const corpus = corpusDir();
 const ZEEK_HTTP = 'http1/zeek_http-1000-requests-one-dropped-response.pcap';
@@ -302,6 +303,31 @@ test('discovery for editors and variables: tables, metrics with units, tags, val
   assert.deepEqual(values.json, ['127.0.0.1:16379', '127.0.0.1:18080']);
   const sql = await call('POST', '/api/v1/query/sql', { dataType: 'application', ...ALL_TIME, metrics: [{ metric: 'request' }] });
   assert.match(String(sql.json.sql), /^SELECT .* sum\(`request`\) AS `__m0`/);
+});
+
+test('service map of the demo: one edge per client → server pair, RED as the workload, Node Graph frames', async () => {
+  const res = await call('POST', '/api/v1/map', { ...ALL_TIME, level: 'service', filters: demoOnly });
+  assert.equal(res.status, 200, JSON.stringify(res.json));
+  const [nodes, edges] = res.json.frames as Frame[];
+  const e = rows(edges);
+  const seconds = (ALL_TIME.to - ALL_TIME.from) / 1000;
+  const requests = Object.fromEntries(e.map((x) => [`${x.source} -> ${x.target}`, Math.round((x.mainstat as number) * seconds)]));
+  assert.deepEqual(requests, {
+    '127.0.0.1 -> 127.0.0.1:16379': redis.requests,
+    '127.0.0.1 -> 127.0.0.1:18080': http.by_address['127.0.0.1'].requests,
+    '::1 -> [::1]:18080': http.by_address['::1'].requests,
+    // Connections refused by a closed port: an edge without requests, with its failures.
+    '127.0.0.1 -> 127.0.0.1:18099': 0,
+  });
+  assert.equal(e.find((x) => x.target === '127.0.0.1:18099')?.detail__connection_failures, workload.refused[0].connection_attempts);
+  assert.ok(e.every((x) => x.detail__tap_side === 'local'));
+  const n = rows(nodes);
+  assert.deepEqual(n.filter((x) => x.subtitle === 'external client').map((x) => x.id).sort(), ['127.0.0.1', '::1']);
+  const web = n.find((x) => x.id === '127.0.0.1:18080');
+  const s = http.by_address['127.0.0.1'].responses_by_status;
+  assert.equal(web?.detail__server_error_ratio, (s['404'] + s['500']) / http.by_address['127.0.0.1'].requests);
+  const bad = await call('POST', '/api/v1/map', { ...ALL_TIME, level: 'galaxy' });
+  assert.equal(bad.status, 400);
 });
 
 test('HTTP: 400 with a message for bad input, 404 for unknown routes, 401 without the token', async () => {

@@ -6,7 +6,8 @@
  */
 import { Store } from '../store/store';
 import { CATALOG, DATA_TYPES, DataType, canonicalTag } from './catalog';
-import { compileQuery, CompiledQuery } from './compile-query';
+import { compileQuery, CompiledQuery, conditions } from './compile-query';
+import { ApplicationPairRow, buildServiceMap, MAP_LEVELS, MapLevel, NetworkPairRow, serviceMapFrames } from './service-map';
 import { Frame, toFrames } from './frames';
 import { expandMacros } from './macros';
 import { checkAst, checkStatementText } from './sql-guard';
@@ -106,6 +107,48 @@ export class QueryService {
     const frames = sqlFrames(described, rows, r.format ?? 'table', expanded);
     if (truncated) frames[0].meta = { ...frames[0].meta, notices: [{ severity: 'warning', text: `only the first ${this.maxSqlRows} rows are shown` }] };
     return { frames, sql: expanded };
+  }
+
+  /**
+   * The service map of a time range (SPEC §6): nodes at the chosen level and client → server
+   * edges, one observation point per edge unless `tapSideMode` is `all`.
+   */
+  async map(request: unknown): Promise<QueryResult & { edges: number; nodes: number }> {
+    const r = (request ?? {}) as { level?: string; tapSideMode?: string; from?: unknown; to?: unknown; filters?: unknown; interval?: string };
+    const level = (r.level ?? 'service') as MapLevel;
+    if (!MAP_LEVELS.includes(level)) throw new QueryError(`level must be one of ${MAP_LEVELS.join(', ')}`);
+    if (r.tapSideMode !== undefined && r.tapSideMode !== 'preferred' && r.tapSideMode !== 'all') throw new QueryError('tapSideMode must be preferred or all');
+    // The filters and range are validated as a query of the application map would be.
+    const valid = validateQuery({ dataType: 'application_map', from: r.from, to: r.to, interval: r.interval ?? 'auto', filters: r.filters, metrics: [{ metric: 'request' }], format: 'table' });
+    const { where, params } = conditions(valid);
+    const suffix = valid.interval;
+    const side = (n: 0 | 1): Record<MapLevel, string> => ({
+      service: `service_${n}`,
+      process: `if(process_${n} != '', process_${n}, service_${n})`,
+      ip: `ip_${n}`,
+      container: `if(container_${n} != '', container_${n}, ip_${n})`,
+      // The agent's host is the endpoint's host when it observed that side itself.
+      host: `if(startsWith(tap_side, '${n === 0 ? 'c' : 's'}') OR tap_side = 'local', host, ip_${n})`,
+    });
+    const known = "service_1 != if(position(ip_1, ':') > 0, concat('[', ip_1, ']:', toString(port_1)), concat(ip_1, ':', toString(port_1))) OR process_1 != ''";
+    const keys = `tap_side, ${side(0)[level]} AS client, ${side(1)[level]} AS server, max(${known}) AS server_known`;
+    const appSql =
+      `SELECT ${keys}, sum(request) AS request, sum(response) AS response, sum(error) AS error, sum(timeout) AS timeout,
+              sum(rrt_sum) AS rrt_sum, sum(rrt_count) AS rrt_count, max(rrt_max) AS rrt_max, sumMap(rrt_hist) AS rrt_hist
+       FROM flow_metrics.application_map_${suffix} WHERE ${where.join(' AND ')} GROUP BY tap_side, client, server`;
+    // Network rows have no endpoint: the map's network numbers ignore an endpoint filter.
+    const netFilters = Array.isArray(r.filters) ? (r.filters as Array<{ tag?: unknown }>).filter((f) => f?.tag !== 'endpoint') : undefined;
+    const net = conditions(validateQuery({ dataType: 'network_map', from: r.from, to: r.to, interval: valid.interval, filters: netFilters, metrics: [{ metric: 'byte' }], format: 'table' }));
+    const netSql =
+      `SELECT ${keys}, sum(byte_tx + byte_rx) AS byte, sum(packet_tx + packet_rx) AS packet, sum(retrans_tx + retrans_rx) AS retrans,
+              sum(rtt_sum) AS rtt_sum, sum(rtt_count) AS rtt_count, sum(client_establish_fail + server_establish_fail) AS establish_fail,
+              sum(tcp_rst_fail) AS rst
+       FROM flow_metrics.network_map_${suffix} WHERE ${net.where.join(' AND ')} GROUP BY tap_side, client, server`;
+    const appRows = await this.run(() => this.store.query<ApplicationPairRow>(appSql, params), false);
+    const netRows = await this.run(() => this.store.query<NetworkPairRow>(netSql, net.params), false);
+    const map = buildServiceMap(appRows, netRows, valid.toSec - valid.fromSec, r.tapSideMode === 'all');
+    return { frames: serviceMapFrames(map, level), sql: `${appSql};
+${netSql}`, nodes: map.nodes.length, edges: map.edges.length };
   }
 
   tables(): { name: DataType; description: string; intervals: string[]; log: boolean }[] {
