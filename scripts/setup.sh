@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# tshark: the tests compare packet verdicts with it; tcpdump, nginx, curl, redis: recording the demo capture.
-APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools)
+# tshark: the tests compare packet verdicts with it; tcpdump, nginx, curl, redis: recording the demo capture;
+# chromium: the datasource's browser acceptance test (npm run test:browser).
+APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

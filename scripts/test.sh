@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: type checks, lint, build, plugin unit tests and the agent's tests
-# (unit tests, the tshark corpus comparison, fuzzing). Sets the machine up first.
+# Runs every test: type checks, lint, build, plugin unit tests, the agent's tests
+# (unit tests, the tshark corpus comparison, fuzzing) and the browser test of the datasource.
+# Sets the machine up first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -33,7 +33,9 @@ export class ApiClient {
       return response.data;
     } catch (e) {
       const err = e as FetchError<{ error?: string; message?: string }>;
-      const message = err.data?.error ?? err.data?.message ?? err.statusText ?? (e instanceof Error ? e.message : 'request failed');
+      // Grafana's proxy puts its own reason (e.g. a failed authentication) in `message` and copies
+      // the API's `error` there too, so `message` is the one to show.
+      const message = err.data?.message ?? err.data?.error ?? err.statusText ?? (e instanceof Error ? e.message : 'request failed');
       throw new Error(`MetaFlow: ${message}`);
     }
   }
@@ -42,7 +44,8 @@ export class ApiClient {
     return this.call('POST', '/query', request);
   }
 
-  sqlOf(request: StructuredRequest): Promise<{ sql: string; params: Record<string, unknown> }> {
+  /** The SQL a builder query runs: parameterised, and `runnable` in SQL mode's terms. */
+  sqlOf(request: StructuredRequest): Promise<{ sql: string; params: Record<string, unknown>; runnable: string }> {
     return this.call('POST', '/query/sql', request);
   }
 

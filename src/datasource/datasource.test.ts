@@ -1,7 +1,7 @@
 import { CoreApp, DataQueryRequest, DataSourceInstanceSettings, dateTime, PluginType } from '@grafana/data';
 import { of, throwError } from 'rxjs';
 
-import { DataSource, describeAge, expandValues } from './datasource';
+import { DataSource, describeAge, expandValues, listFormat } from './datasource';
 import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery, QUERY_MODEL_VERSION } from './types';
 
 const fetchMock = jest.fn();
@@ -109,11 +109,12 @@ describe('MetaFlow DataSource', () => {
 });
 
 describe('helpers', () => {
-  it('expandValues reads the JSON lists our formatter writes', () => {
-    expect(expandValues('["a","b"]')).toEqual(['a', 'b']);
-    expect(expandValues('["a"]["b"]')).toEqual(['a', 'b']);
+  it('expandValues reads the lists listFormat writes, IPv6 brackets included', () => {
+    expect(expandValues(listFormat(['a', 'b']))).toEqual(['a', 'b']);
+    expect(expandValues(listFormat('a') + listFormat(['b']))).toEqual(['a', 'b']);
+    expect(expandValues(listFormat(['[::1]:18080', '127.0.0.1:80']))).toEqual(['[::1]:18080', '127.0.0.1:80']);
     expect(expandValues('plain')).toEqual(['plain']);
-    expect(expandValues('[not json')).toEqual(['[not json']);
+    expect(expandValues('[::1]:80')).toEqual(['[::1]:80']);
   });
 
   it('describeAge', () => {

@@ -70,7 +70,7 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
       to: request.range.to.valueOf(),
       intervalMs: request.intervalMs,
       replace: (text) => templateSrv.replace(text, scoped),
-      expand: (text) => expandValues(templateSrv.replace(text, scoped, (value: string | string[]) => JSON.stringify(Array.isArray(value) ? value : [value]))),
+      expand: (text) => expandValues(templateSrv.replace(text, scoped, listFormat)),
       adhocFilters: request.filters,
       defaultTapSide: this.defaultTapSide,
     };
@@ -97,8 +97,8 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
   /** The SQL a builder query runs, for the editor. */
   async sqlOf(query: MetaFlowQuery, range: DataQueryRequest['range'], intervalMs: number): Promise<string> {
     const q = this.migrate(query);
-    const { sql } = await this.api.sqlOf(buildStructuredRequest(q, this.context({ range, intervalMs, scopedVars: {} }, false)));
-    return sql;
+    const { runnable } = await this.api.sqlOf(buildStructuredRequest(q, this.context({ range, intervalMs, scopedVars: {} }, false)));
+    return runnable;
   }
 
   interpolateVariablesInQueries(queries: MetaFlowQuery[], scopedVars: ScopedVars): MetaFlowQuery[] {
@@ -146,17 +146,26 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
   }
 }
 
-/** A replaced text that our formatter turned into a JSON list, or plain text as one value. */
+const MARK = String.fromCharCode(0);
+
+/**
+ * Formats a variable's value(s) as a JSON list between NUL marks: values may hold any character
+ * (an IPv6 service's brackets), and JSON escapes NUL inside strings, so the marks stay unambiguous.
+ */
+export function listFormat(value: string | string[]): string {
+  return MARK + JSON.stringify(Array.isArray(value) ? value : [value]) + MARK;
+}
+
+/** A replaced text that `listFormat` turned into lists, or plain text as one value. */
 export function expandValues(text: string): string[] {
-  const lists = text.match(/\[[^\]]*\]/g);
-  if (lists && lists.join('') === text) {
-    try {
-      return lists.flatMap((l) => (JSON.parse(l) as unknown[]).map(String));
-    } catch {
-      return [text];
-    }
+  const parts = text.split(MARK);
+  // Marked lists split into ['', list, '', list, ''...]: anything else is plain text.
+  if (parts.length < 3 || parts.length % 2 === 0 || parts.some((p, i) => i % 2 === 0 && p !== '')) return [text];
+  try {
+    return parts.filter((_, i) => i % 2 === 1).flatMap((l) => (JSON.parse(l) as unknown[]).map(String));
+  } catch {
+    return [text];
   }
-  return [text];
 }
 
 export function describeAge(ms: number): string {

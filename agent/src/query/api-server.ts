@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { runnableSql } from './compile-query';
 import { QueryService, StoreUnavailable } from './query-service';
 import { QueryError } from './structured-query';
 
@@ -57,7 +58,7 @@ export function buildApiServer(service: QueryService, options: ApiServerOptions 
   app.post('/api/v1/query', async (req) => service.structured(req.body));
   app.post('/api/v1/query/sql', async (req) => {
     const compiled = service.explain(req.body);
-    return { sql: compiled.sql, params: compiled.params };
+    return { sql: compiled.sql, params: compiled.params, runnable: runnableSql(compiled) };
   });
   app.post('/api/v1/sql', async (req) => service.sql(req.body));
   app.post('/api/v1/map', async (req) => service.map(req.body));

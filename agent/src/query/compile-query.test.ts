@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileQuery } from './compile-query';
+import { compileQuery, runnableSql } from './compile-query';
 import { StructuredQuery, validateQuery } from './structured-query';
 
 const HOUR = 3_600_000;
@@ -138,4 +138,14 @@ test('a step is rounded up to the stored resolution', () => {
   assert.equal(compile({ step: 61 }).bucketSeconds, 120);
   assert.equal(compile({ from: NOW - HOUR, to: NOW, step: 2.5 }).bucketSeconds, 3);
   assert.equal(compile({}).bucketSeconds, 60, '6 hours in at most 1000 points of the 1m table');
+});
+
+test('the runnable form puts the range as macros and the other parameters as literals', () => {
+  const c = compile({ filters: [{ tag: 'service', op: 'in', values: ["it's", 'b\\c'] }, { tag: 'server_port', op: '=', value: 80 }], tapSide: ['s'] });
+  const sql = runnableSql(c);
+  assert.match(sql, /`time` >= \$__fromTime AND `time` <= \$__toTime/);
+  assert.ok(sql.includes("`service` IN ['it\\'s', 'b\\\\c']"), sql);
+  assert.ok(sql.includes('`server_port` = 80'));
+  assert.ok(sql.includes("`tap_side` IN ['s']"));
+  assert.ok(!/\{\w+:/.test(sql));
 });

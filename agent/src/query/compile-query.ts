@@ -238,3 +238,21 @@ export function compileQuery(q: ValidQuery): CompiledQuery {
     `\nLIMIT ${q.limit}`;
   return { sql, params, columns, format: q.format, bucketSeconds: q.bucketSeconds };
 }
+
+function literal(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(literal).join(', ')}]`;
+  if (typeof value === 'number') return String(value);
+  return `'${String(value).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * The compiled SQL as SQL mode can run it: the time range as macros (so it follows the
+ * dashboard) and the other parameters written in as literals. For users who start from the
+ * builder's query and edit it.
+ */
+export function runnableSql(compiled: Pick<CompiledQuery, 'sql' | 'params'>): string {
+  return compiled.sql
+    .replace(/toDateTime\(\{from:UInt32\}\)/g, '$__fromTime')
+    .replace(/toDateTime\(\{to:UInt32\}\)/g, '$__toTime')
+    .replace(/\{(\w+):[^}]+\}/g, (m, name: string) => (name in compiled.params ? literal(compiled.params[name]) : m));
+}

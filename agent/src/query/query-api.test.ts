@@ -301,8 +301,18 @@ test('discovery for editors and variables: tables, metrics with units, tags, val
   assert.ok(['tap_side', 'service', 'server_port', 'role'].every((t) => tags.some((x) => x.name === t)));
   const values = await call('GET', `/api/v1/tables/application/tags/service/values?prefix=127.&from=${ALL_TIME.from}&to=${ALL_TIME.to}`);
   assert.deepEqual(values.json, ['127.0.0.1:16379', '127.0.0.1:18080']);
-  const sql = await call('POST', '/api/v1/query/sql', { dataType: 'application', ...ALL_TIME, metrics: [{ metric: 'request' }] });
+  const structured = { dataType: 'application', ...ALL_TIME, interval: '1m', format: 'table', groupBy: ['service'], filters: demoOnly, tapSide: ['local'], metrics: [{ metric: 'request' }] };
+  const sql = await call('POST', '/api/v1/query/sql', structured);
   assert.match(String(sql.json.sql), /^SELECT .* sum\(`request`\) AS `__m0`/);
+  // Its runnable form gives SQL mode the same answer.
+  const viaSql = await call('POST', '/api/v1/sql', { sql: String(sql.json.runnable), ...ALL_TIME });
+  assert.equal(viaSql.status, 200, JSON.stringify(viaSql.json));
+  const direct = await table(structured);
+  const frame = (viaSql.json.frames as Frame[])[0];
+  assert.deepEqual(
+    rows(frame).map((r) => [r.service, Number(r.__m0)]),
+    direct.map((r) => [r.service, r.request]),
+  );
 });
 
 test('service map of the demo: one edge per client → server pair, RED as the workload, Node Graph frames', async () => {

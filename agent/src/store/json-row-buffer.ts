@@ -29,6 +29,35 @@ export class JsonRowBuffer {
     return this.utf8(JSON.stringify(value));
   }
 
+  /**
+   * A string value, written byte by byte when it is printable ASCII without quotes or
+   * backslashes (paths, methods, addresses: nearly all of them), else escaped by JSON.stringify.
+   */
+  text(value: string): this {
+    const n = value.length;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return this.utf8(JSON.stringify(value));
+    }
+    if (this.size + n + 2 > this.data.length) this.grow(n + 2);
+    const data = this.data;
+    let at = this.size;
+    data[at++] = 0x22;
+    for (let i = 0; i < n; i++) data[at++] = value.charCodeAt(i);
+    data[at++] = 0x22;
+    this.size = at;
+    return this;
+  }
+
+  /** An integer that may be negative (lengths of -1 mean unknown). */
+  signed(value: number): this {
+    if (value < 0) {
+      this.ascii('-');
+      return this.int(-value);
+    }
+    return this.int(value);
+  }
+
   /** Raw UTF-8 text (an already serialised JSON value). */
   utf8(text: string): this {
     const max = text.length * 3;

@@ -117,7 +117,7 @@ for (const file of files) {
       // tshark counts interim 1xx responses among responses and in status_counts (not paired).
       ours.responses += s.responses + s.interimResponses;
       ours.withoutRequest += s.responsesWithoutRequest;
-      for (const [code, n] of Object.entries(s.statusCounts)) ours.statusCounts[code] = (ours.statusCounts[code] ?? 0) + n;
+      for (const [code, n] of s.statusCounts) ours.statusCounts[code] = (ours.statusCounts[code] ?? 0) + n;
       assert.equal(f.parser.stats.parseErrors, 0, `${f.client} parse errors`);
     }
     const counted = records.filter((r) => r.countsAsRequest && r.requestTimeUs !== undefined);

@@ -44,7 +44,8 @@ export interface Http1Stats {
   /** 101 Switching Protocols / CONNECT tunnels after which parsing stopped. */
   upgrades: number;
   /** Status codes of every response seen (interim included), as tshark's status_counts. */
-  statusCounts: Record<string, number>;
+  /** Responses per status code; a Map, since numeric keys make V8 give a plain object a sparse store of kilobytes. */
+  statusCounts: Map<number, number>;
 }
 
 interface PendingRequest {
@@ -112,7 +113,7 @@ function plausibleStart(direction: Direction, p: Buffer, start: number): boolean
 class Http1Parser implements L7Parser {
   readonly protocol = 'http1' as const;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
-  readonly http1Stats: Http1Stats = { requests: 0, oneWayRequests: 0, responses: 0, interimResponses: 0, responsesWithoutRequest: 0, responsesLost: 0, upgrades: 0, statusCounts: {} };
+  readonly http1Stats: Http1Stats = { requests: 0, oneWayRequests: 0, responses: 0, interimResponses: 0, responsesWithoutRequest: 0, responsesLost: 0, upgrades: 0, statusCounts: new Map() };
   private readonly sides: [Side, Side] = [newSide(), newSide()];
   private readonly outstanding: PendingRequest[] = [];
   /** The request whose body is being read (direction 0). */
@@ -254,7 +255,7 @@ class Http1Parser implements L7Parser {
     }
     if (direction !== 1 || !status) return;
     const code = status.code;
-    this.http1Stats.statusCounts[code] = (this.http1Stats.statusCounts[code] ?? 0) + 1;
+    this.http1Stats.statusCounts.set(code, (this.http1Stats.statusCounts.get(code) ?? 0) + 1);
     if (code < 200 && code !== 101) {
       this.http1Stats.interimResponses++;
       side.msgBytes = 0;

@@ -1,0 +1,211 @@
+/**
+ * The harness page: a minimal Grafana host for the MetaFlow datasource plugin.
+ *
+ * It shares Grafana's packages with plugins through an AMD registry, loads the BUILT plugin
+ * (public/plugins/metaflow-datasource/module.js, i.e. dist/datasource/module.js) with the AMD
+ * loader, instantiates `plugin.DataSourceClass` for each configured data source (settings from the
+ * harness server, which keeps the token to itself like Grafana), renders the plugin's QueryEditor
+ * inside Grafana's ThemeContext, and exposes `window.harness` for the test.
+ */
+/* global window, document, location, fetch, URLSearchParams, requestAnimationFrame -- browser */
+import * as emotionCss from '@emotion/css';
+import * as emotionReact from '@emotion/react';
+import * as grafanaData from '@grafana/data';
+import * as grafanaUi from '@grafana/ui';
+import * as lodash from 'lodash';
+import * as React from 'react';
+import * as ReactDOM from 'react-dom';
+import * as ReactDOMClient from 'react-dom/client';
+import * as jsxRuntime from 'react/jsx-runtime';
+import * as rxjs from 'rxjs';
+import * as rxjsOperators from 'rxjs/operators';
+
+import { createAmdLoader } from './amd-loader.js';
+import { getBackendSrv, getTemplateSrv, missingExports, requestLog, templateSrv } from './grafana-runtime.js';
+
+const { CoreApp, ThemeContext, createTheme, dateTime } = grafanaData;
+const { GlobalStyles } = grafanaUi;
+const h = React.createElement;
+
+/** @grafana/runtime as the plugin sees it: what the harness implements, and a record of anything else it asks for. */
+const IGNORED_PROPS = new Set(['__esModule', 'default', 'then', 'toJSON', '$$typeof', 'constructor']);
+const runtimeModule = new Proxy(
+  { __esModule: true, getBackendSrv, getTemplateSrv },
+  {
+    get(target, prop) {
+      if (prop in target) return target[prop];
+      if (typeof prop === 'string' && !IGNORED_PROPS.has(prop) && !missingExports.includes(prop)) missingExports.push(prop);
+      return undefined;
+    },
+  },
+);
+
+/** Grafana's shared dependencies (public/app/features/plugins/loader/sharedDependencies.ts), those this harness has. */
+const registry = {
+  react: React,
+  'react-dom': ReactDOM,
+  'react-dom/client': ReactDOMClient,
+  'react/jsx-runtime': jsxRuntime,
+  '@grafana/data': grafanaData,
+  '@grafana/ui': grafanaUi,
+  '@grafana/runtime': runtimeModule,
+  rxjs,
+  'rxjs/operators': rxjsOperators,
+  lodash,
+  '@emotion/css': emotionCss,
+  '@emotion/react': emotionReact,
+};
+
+const harness = {
+  ready: false,
+  errors: [],
+  renderCount: 0,
+  runs: 0,
+  instances: {},
+  instanceSettings: [],
+  requests: requestLog,
+  missingRuntimeExports: missingExports,
+};
+window.harness = harness;
+window.addEventListener('error', (e) => harness.errors.push(`error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => harness.errors.push(`unhandled rejection: ${e.reason?.message ?? String(e.reason)}`));
+
+class ErrorBoundary extends React.Component {
+  constructor(props) {
+    super(props);
+    this.state = { error: undefined };
+  }
+  static getDerivedStateFromError(error) {
+    return { error };
+  }
+  componentDidCatch(error) {
+    harness.errors.push(`render: ${error?.stack ?? error}`);
+  }
+  render() {
+    return this.state.error ? h('pre', { role: 'alert', 'data-testid': 'harness-render-error' }, String(this.state.error)) : this.props.children;
+  }
+}
+
+function timeRange(from, to) {
+  return { from: dateTime(from), to: dateTime(to), raw: { from: dateTime(from), to: dateTime(to) } };
+}
+
+function App({ datasource, initialQuery, range }) {
+  const [query, setQuery] = React.useState(initialQuery);
+  const [mode, setMode] = React.useState('light');
+  const theme = React.useMemo(() => createTheme({ colors: { mode } }), [mode]);
+  harness.query = query;
+  harness.themeMode = mode;
+  harness.setQuery = setQuery;
+  harness.setThemeMode = setMode;
+  React.useEffect(() => {
+    harness.renderCount++;
+  });
+  const QueryEditor = datasource.components.QueryEditor;
+  const onChange = (next) => setQuery(next);
+  const onRunQuery = () => harness.runs++;
+  return h(
+    ThemeContext.Provider,
+    { value: theme },
+    h(GlobalStyles),
+    h(
+      'main',
+      { 'data-testid': 'harness-editor-host', 'data-theme': mode, style: { padding: 16, minHeight: '100vh', background: theme.colors.background.canvas } },
+      h('h2', { style: { fontSize: 14 } }, `Query editor — ${datasource.name}`),
+      h(
+        'div',
+        { style: { padding: 8, background: theme.colors.background.primary, border: `1px solid ${theme.colors.border.weak}` } },
+        h(ErrorBoundary, null, h(QueryEditor, { datasource, query, onChange, onRunQuery, range, app: CoreApp.Explore, queries: [query] })),
+      ),
+    ),
+  );
+}
+
+function serialiseFrames(frames) {
+  return frames.map((f) => ({
+    name: f.name,
+    refId: f.refId,
+    meta: f.meta,
+    length: f.length,
+    fields: f.fields.map((field) => ({
+      name: field.name,
+      type: field.type,
+      values: Array.from(field.values),
+      labels: field.labels,
+      unit: field.config?.unit,
+      displayNameFromDS: field.config?.displayNameFromDS,
+      links: field.config?.links?.length ?? 0,
+    })),
+  }));
+}
+
+function awaitResponse(result) {
+  if (result && typeof result.subscribe === 'function') return rxjs.lastValueFrom(result);
+  return Promise.resolve(result);
+}
+
+let requestCounter = 0;
+
+/** Runs queries like a panel: a DataQueryRequest over a time range, the response serialised. */
+harness.runQuery = async (query, { uid, from, to, intervalMs = 60_000 } = {}) => {
+  const ds = harness.instances[uid ?? harness.defaultUid];
+  const targets = (Array.isArray(query) ? query : [query]).map((q, i) => ({ refId: String.fromCharCode(65 + i), datasource: ds.getRef(), ...q }));
+  const interval = `${Math.round(intervalMs / 1000)}s`;
+  const request = {
+    requestId: `Q${++requestCounter}`,
+    app: CoreApp.Dashboard,
+    range: timeRange(from ?? harness.range.from.valueOf(), to ?? harness.range.to.valueOf()),
+    interval,
+    intervalMs,
+    maxDataPoints: 1000,
+    scopedVars: { __interval: { text: interval, value: interval }, __interval_ms: { text: String(intervalMs), value: intervalMs } },
+    targets,
+    timezone: 'utc',
+    startTime: Date.now(),
+    filters: [],
+  };
+  const response = await awaitResponse(ds.query(request));
+  return { data: serialiseFrames(response.data ?? []), errors: response.errors, error: response.error };
+};
+
+harness.testDatasource = (uid) => harness.instances[uid ?? harness.defaultUid].testDatasource();
+harness.setVariables = (variables) => templateSrv.setVariables(variables);
+
+/** Switches the editor's theme and resolves once it is painted. */
+harness.setTheme = (mode) =>
+  new Promise((resolve) => {
+    harness.setThemeMode(mode);
+    requestAnimationFrame(() => requestAnimationFrame(() => resolve(harness.themeMode)));
+  });
+
+async function boot() {
+  const params = new URLSearchParams(location.search);
+  harness.range = timeRange(Number(params.get('from') ?? Date.now() - 3_600_000), Number(params.get('to') ?? Date.now()));
+
+  // What Grafana's boot data holds about the data sources: no secrets, only which are set.
+  const settings = await (await fetch('api/harness/datasources')).json();
+  harness.instanceSettings = settings;
+  const importModule = createAmdLoader(registry);
+  const meta = settings[0].meta;
+  const pluginExports = await importModule(meta.module);
+  const plugin = pluginExports.plugin;
+  if (!plugin || typeof plugin.DataSourceClass !== 'function') throw new Error(`${meta.module} exports no DataSourcePlugin`);
+  plugin.meta = meta;
+  harness.pluginExports = Object.keys(pluginExports);
+  for (const s of settings) {
+    const ds = new plugin.DataSourceClass(s);
+    ds.components = plugin.components;
+    ds.meta = ds.meta ?? s.meta;
+    harness.instances[s.uid] = ds;
+  }
+  harness.defaultUid = params.get('uid') ?? settings[0].uid;
+  const datasource = harness.instances[harness.defaultUid];
+  const initialQuery = { refId: 'A', datasource: datasource.getRef(), ...datasource.getDefaultQuery(CoreApp.Explore) };
+  ReactDOMClient.createRoot(document.getElementById('reactRoot')).render(h(App, { datasource, initialQuery, range: harness.range }));
+  harness.ready = true;
+}
+
+boot().catch((e) => {
+  harness.errors.push(`boot: ${e?.stack ?? e}`);
+  harness.bootError = String(e?.message ?? e);
+});
