@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Socket payload capture on the data syscalls.
+ *
+ * Enter programs resolve the fd to an inet socket and stash the arguments
+ * per thread; exit programs know how many bytes really moved and copy at
+ * most that many. Resolving at enter keeps the cost on non-socket I/O
+ * (files, pipes) to one fd-table walk and no map write.
+ */
+#include "mf-common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load; rodata lets the verifier prune on it. */
+const volatile __u32 mf_cfg_payload = MF_DEFAULT_PAYLOAD;
+
+#define MF_MAX_IOV 8
+#define MF_MAX_MMSG 4
+
+enum mf_arg_kind {
+	MF_ARG_BUF = 0,  /* buf = data pointer */
+	MF_ARG_IOV = 1,  /* buf = struct iovec *, vlen = count */
+	MF_ARG_MSG = 2,  /* buf = struct user_msghdr * */
+	MF_ARG_MMSG = 3, /* buf = struct mmsghdr *, vlen = count */
+};
+
+struct mf_args {
+	__u64 buf;
+	__u64 addr; /* sockaddr * of sendto/recvfrom */
+	__u64 sock;
+	__u64 inode;
+	__s32 fd;
+	__u32 vlen;
+	__u8 source;
+	__u8 dir;
+	__u8 kind;
+	__u8 _pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct mf_args);
+} mf_data_args SEC(".maps");
+
+/* Twice the payload cap: the copy offset and the copy length are each
+ * bounded by MF_MAX_PAYLOAD, and the verifier checks their sum. */
+struct mf_data_buf {
+	struct mf_rec_hdr hdr;
+	struct mf_data d;
+	__u8 payload[2 * MF_MAX_PAYLOAD];
+};
+
+/* Larger than a per-CPU value may be, so a plain array indexed by CPU;
+ * tracepoint programs do not migrate or nest on one CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct mf_data_buf);
+} mf_data_scr SEC(".maps");
+
+struct mf_emit {
+	__u64 base;   /* single buffer, or 0 */
+	__u64 iov;    /* struct iovec *, or 0 */
+	__u64 bytes;
+	__u64 addr;   /* sockaddr * for the peer of unconnected UDP */
+	__u32 iovcnt;
+	__u8 idx;
+	__u8 _pad[3];
+};
+
+static __always_inline void mf_enter(__u8 source, __u8 dir, __u8 kind, __u64 fd, __u64 buf, __u64 vlen,
+				     __u64 addr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mf_ssl_call *call;
+	struct mf_args a = {};
+	struct sock *sk;
+	__u64 ino = 0;
+
+	if (mf_excluded(id >> 32))
+		return;
+	sk = mf_fd_sock(fd, &ino);
+	if (!sk)
+		return;
+
+	call = bpf_map_lookup_elem(&mf_ssl_ctx, &id);
+	if (call && !call->sock) {
+		call->sock = (__u64)sk;
+		call->inode = ino;
+		call->fd = fd;
+	}
+
+	a.buf = buf;
+	a.addr = addr;
+	a.sock = (__u64)sk;
+	a.inode = ino;
+	a.fd = fd;
+	a.vlen = vlen;
+	a.source = source;
+	a.dir = dir;
+	a.kind = kind;
+	bpf_map_update_elem(&mf_data_args, &id, &a, BPF_ANY);
+}
+
+/* Global so the verifier checks it once per program instead of once per
+ * call site; that keeps loading the whole family to a fraction of a second. */
+__noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
+{
+	struct mf_peek pk = {};
+	__u8 *peek = pk.b;
+	struct mf_sock_state *st;
+	struct mf_data_buf *buf;
+	struct mf_tuple t = {};
+	__u64 first, first_len, id;
+	__u32 cpu, want, copied = 0, limit = mf_cfg_payload;
+	__u8 proto = 0, flags = 0;
+	__u64 sk;
+
+	if (!a || !e)
+		return 0;
+	sk = a->sock;
+
+	if (e->iov) {
+		struct iovec v;
+
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)e->iov))
+			goto read_err;
+		first = (__u64)v.iov_base;
+		first_len = v.iov_len;
+	} else {
+		first = e->base;
+		first_len = e->bytes;
+	}
+	if (first_len > e->bytes)
+		first_len = e->bytes;
+
+	mf_sock_tuple((struct sock *)sk, &t);
+	if (t.ip_proto == IPPROTO_UDP && t.rport == 0 && mf_tuple_from_sockaddr(&t, (void *)e->addr))
+		flags |= MF_DF_ADDR_FROM_MSG;
+
+	st = bpf_map_lookup_elem(&mf_socks, &sk);
+	if (st && st->proto) {
+		proto = st->proto;
+		flags |= MF_DF_SOCK_KNOWN;
+		if (proto == MF_PROTO_TLS && first_len)
+			bpf_probe_read_user(peek, 1, (void *)first);
+	} else {
+		__u32 n = first_len < MF_PEEK ? first_len : MF_PEEK;
+
+		if (n == 0)
+			return 0;
+		barrier_var(n);
+		if (n > MF_PEEK)
+			n = MF_PEEK;
+		if (bpf_probe_read_user(peek, n, (void *)first))
+			goto read_err;
+		proto = mf_classify(&pk, n, t.lport, t.rport, e->bytes);
+		if (!proto) {
+			mf_count(MF_KS_DATA_FILTERED);
+			return 0;
+		}
+		if (st) {
+			st->proto = proto;
+		} else {
+			struct mf_sock_state ns = { .proto = proto };
+
+			bpf_map_update_elem(&mf_socks, &sk, &ns, BPF_NOEXIST);
+		}
+	}
+	if (proto == MF_PROTO_TLS && peek[0] != 0x16 && limit > MF_TLS_CIPHERTEXT_CAP) {
+		limit = MF_TLS_CIPHERTEXT_CAP;
+		flags |= MF_DF_TLS_CAPPED;
+	}
+
+	cpu = bpf_get_smp_processor_id();
+	buf = bpf_map_lookup_elem(&mf_data_scr, &cpu);
+	if (!buf)
+		return 0;
+
+	want = e->bytes < limit ? e->bytes : limit;
+	if (want > MF_MAX_PAYLOAD)
+		want = MF_MAX_PAYLOAD;
+	for (int i = 0; i < MF_MAX_IOV; i++) {
+		__u64 p, l;
+		__u32 off;
+
+		if (copied >= want)
+			break;
+		if (e->iov) {
+			struct iovec v;
+
+			if (i >= e->iovcnt)
+				break;
+			if (bpf_probe_read_user(&v, sizeof(v), (void *)(e->iov + i * sizeof(v))))
+				break;
+			p = (__u64)v.iov_base;
+			l = v.iov_len;
+		} else {
+			if (i > 0)
+				break;
+			p = e->base;
+			l = want;
+		}
+		if (l > want - copied)
+			l = want - copied;
+		off = copied & (MF_MAX_PAYLOAD - 1);
+		barrier_var(l);
+		if (l > MF_MAX_PAYLOAD)
+			l = MF_MAX_PAYLOAD;
+		if (bpf_probe_read_user(buf->payload + off, l, (void *)p)) {
+			mf_count(MF_KS_DATA_READ_ERR);
+			break;
+		}
+		copied += l;
+	}
+
+	id = bpf_get_current_pid_tgid();
+	buf->hdr.type = MF_REC_SOCK_DATA;
+	buf->d.ts_ns = bpf_ktime_get_ns();
+	buf->d.sock_id = sk;
+	buf->d.inode = a->inode;
+	buf->d.cgroup_id = bpf_get_current_cgroup_id();
+	buf->d.ssl_ptr = 0;
+	buf->d.bytes = e->bytes;
+	buf->d.pid = id >> 32;
+	buf->d.tid = (__u32)id;
+	buf->d.fd = a->fd;
+	buf->d.direction = a->dir;
+	buf->d.source = a->source;
+	buf->d.family = t.family;
+	buf->d.ip_proto = t.ip_proto;
+	buf->d.role = st ? st->role : MF_ROLE_UNKNOWN;
+	buf->d.proto = proto;
+	buf->d.msg_index = e->idx;
+	buf->d.lport = t.lport;
+	buf->d.rport = t.rport;
+	buf->d._pad0 = 0;
+	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
+	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
+	bpf_get_current_comm(buf->d.comm, sizeof(buf->d.comm));
+
+	if (copied > MF_MAX_PAYLOAD)
+		copied = MF_MAX_PAYLOAD;
+	if (e->bytes > copied)
+		flags |= MF_DF_TRUNCATED;
+	buf->d.flags = flags;
+	buf->d.payload_len = copied;
+	buf->hdr.len = sizeof(struct mf_data) + copied;
+	/* copied <= MF_MAX_PAYLOAD already; the verifier loses that through the
+	 * loop, and the barrier stops clang from dropping the mask as redundant. */
+	barrier_var(copied);
+	if (bpf_ringbuf_output(&mf_events, buf,
+			       sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (copied & (2 * MF_MAX_PAYLOAD - 1)), 0))
+		mf_count(MF_KS_DATA_RB_DROP);
+	else
+		mf_count(MF_KS_DATA_EMITTED);
+	return 0;
+
+read_err:
+	mf_count(MF_KS_DATA_READ_ERR);
+	return 0;
+}
+
+/* kind is a constant at every call site, so each exit program keeps only
+ * its own branch below: less for the verifier to walk. */
+static __always_inline void mf_exit(long ret, const __u8 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mf_args *ap, a;
+	struct mf_emit e = {};
+
+	ap = bpf_map_lookup_elem(&mf_data_args, &id);
+	if (!ap)
+		return;
+	a = *ap;
+	bpf_map_delete_elem(&mf_data_args, &id);
+	if (ret <= 0)
+		return;
+
+	if (kind == MF_ARG_BUF) {
+		e.base = a.buf;
+		e.bytes = ret;
+		e.addr = a.addr;
+		mf_emit_one(&a, &e);
+	} else if (kind == MF_ARG_IOV) {
+		e.iov = a.buf;
+		e.iovcnt = a.vlen;
+		e.bytes = ret;
+		mf_emit_one(&a, &e);
+	} else if (kind == MF_ARG_MSG) {
+		struct user_msghdr m;
+
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf))
+			return;
+		e.iov = (__u64)m.msg_iov;
+		e.iovcnt = m.msg_iovlen;
+		e.bytes = ret;
+		e.addr = m.msg_namelen > 0 ? (__u64)m.msg_name : 0;
+		mf_emit_one(&a, &e);
+	} else {
+		/* ret counts messages; each carries its own length. */
+		for (int i = 0; i < MF_MAX_MMSG; i++) {
+			struct mmsghdr mm;
+
+			if (i >= ret || i >= a.vlen)
+				break;
+			if (bpf_probe_read_user(&mm, sizeof(mm), (void *)(a.buf + i * sizeof(mm))))
+				break;
+			if (mm.msg_len == 0)
+				continue;
+			e.iov = (__u64)mm.msg_hdr.msg_iov;
+			e.iovcnt = mm.msg_hdr.msg_iovlen;
+			e.bytes = mm.msg_len;
+			e.addr = mm.msg_hdr.msg_namelen > 0 ? (__u64)mm.msg_hdr.msg_name : 0;
+			e.idx = i;
+			mf_emit_one(&a, &e);
+		}
+	}
+}
+
+#define MF_ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name) int mf_##name##_e(struct trace_event_raw_sys_enter *ctx)
+#define MF_EXIT(name, kind) \
+	SEC("tracepoint/syscalls/sys_exit_" #name) int mf_##name##_x(struct trace_event_raw_sys_exit *ctx) \
+	{ mf_exit(ctx->ret, kind); return 0; }
+
+MF_ENTER(read) { mf_enter(MF_SRC_READ, MF_DIR_INGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_EXIT(read, MF_ARG_BUF)
+MF_ENTER(write) { mf_enter(MF_SRC_WRITE, MF_DIR_EGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_EXIT(write, MF_ARG_BUF)
+MF_ENTER(readv) { mf_enter(MF_SRC_READV, MF_DIR_INGRESS, MF_ARG_IOV, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_EXIT(readv, MF_ARG_IOV)
+MF_ENTER(writev) { mf_enter(MF_SRC_WRITEV, MF_DIR_EGRESS, MF_ARG_IOV, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_EXIT(writev, MF_ARG_IOV)
+/* recvfrom(fd, buf, len, flags, src_addr, addrlen) */
+MF_ENTER(recvfrom) { mf_enter(MF_SRC_RECVFROM, MF_DIR_INGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, ctx->args[4]); return 0; }
+MF_EXIT(recvfrom, MF_ARG_BUF)
+/* sendto(fd, buf, len, flags, dest_addr, addrlen) */
+MF_ENTER(sendto) { mf_enter(MF_SRC_SENDTO, MF_DIR_EGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, ctx->args[4]); return 0; }
+MF_EXIT(sendto, MF_ARG_BUF)
+MF_ENTER(recvmsg) { mf_enter(MF_SRC_RECVMSG, MF_DIR_INGRESS, MF_ARG_MSG, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_EXIT(recvmsg, MF_ARG_MSG)
+MF_ENTER(sendmsg) { mf_enter(MF_SRC_SENDMSG, MF_DIR_EGRESS, MF_ARG_MSG, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_EXIT(sendmsg, MF_ARG_MSG)
+MF_ENTER(recvmmsg) { mf_enter(MF_SRC_RECVMMSG, MF_DIR_INGRESS, MF_ARG_MMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_EXIT(recvmmsg, MF_ARG_MMSG)
+MF_ENTER(sendmmsg) { mf_enter(MF_SRC_SENDMMSG, MF_DIR_EGRESS, MF_ARG_MMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_EXIT(sendmmsg, MF_ARG_MMSG)
