@@ -25,7 +25,11 @@
 #include "mf-loader.h"
 
 #define MAX_SOCKS 64
-#define BLOCK_SIZE (1u << 20)
+/* Blocks of 128 KiB, many of them: a block is handed to us when full or after the retire
+ * timeout, so on a quiet link each block carries few packets and a ring of a few large blocks
+ * runs out within a few timeouts whenever the reader is briefly late. Still larger than the
+ * biggest loopback frame (64 KiB + headers). */
+#define BLOCK_SIZE (128u << 10)
 #define LINKTYPE_ETHERNET 1
 #define LINKTYPE_RAW 101
 
@@ -153,7 +157,7 @@ static int open_sock(const char *ifname, int ifindex, int hatype, const struct m
 		goto fail;
 
 	req.tp_block_size = BLOCK_SIZE;
-	req.tp_block_nr = o->ring_mb ? o->ring_mb : 1;
+	req.tp_block_nr = (o->ring_mb ? o->ring_mb : 1) * ((1u << 20) / BLOCK_SIZE);
 	req.tp_frame_size = 2048;
 	req.tp_frame_nr = req.tp_block_size / req.tp_frame_size * req.tp_block_nr;
 	/* A half-empty block is handed over after this long, which bounds the
@@ -185,7 +189,7 @@ static int open_sock(const char *ifname, int ifindex, int hatype, const struct m
 	s->ifindex = ifindex;
 	nsocks++;
 	mf_log(MF_LOG_INFO, "packets: capturing on %s (%s, ring %u MiB)", ifname, ether ? "ethernet" : "raw ip",
-	       req.tp_block_nr);
+	       req.tp_block_nr * BLOCK_SIZE >> 20);
 	return 0;
 fail:
 	close(fd);

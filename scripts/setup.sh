@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # tshark: the tests compare packet verdicts with it; tcpdump, nginx, curl, redis: recording the demo capture;
 # chromium: the datasource's browser acceptance test (npm run test:browser).
-APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools chromium)
+APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools openssl chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -22,6 +22,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   else
     echo "setup: missing Debian packages (${missing[*]}); install them as root for the full test suite" >&2
   fi
+fi
+
+# Live capture: the eBPF programs and their loader (clang, libbpf, bpftool, libpcap), built when
+# root; without them the live tests skip with the reason and the rest of the suite runs.
+if [ "$(id -u)" = 0 ]; then
+  bash bpf/install-deps.sh && make -s -C bpf || echo "setup: the eBPF loader could not be built; live capture tests will be skipped" >&2
 fi
 
 # npm dependencies: install when absent or when the lock file changed since the last install.

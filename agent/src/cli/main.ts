@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { replayCommand } from './replay-command';
+import { agentCommand } from './agent-command';
 import { serveCommand } from './serve-command';
 import { summaryCommand } from './summary-command';
 import { DEFAULT_API_PORT } from '../query/api-server';
@@ -69,6 +70,24 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as one JSON object')
     .action(async (opts) => {
       process.exitCode = await summaryCommand(opts);
+    });
+  program
+    .command('agent')
+    .description('capture live on this host (eBPF socket data and AF_PACKET packets) into the store, and serve the query API')
+    .addOption(storeOption())
+    .option('--interfaces <names>', 'interfaces to capture packets on, comma separated (default: all that are up)', collectAddresses, [])
+    .option('--filter <expr>', 'tcpdump-style filter of the packets captured')
+    .option('--no-ebpf', 'no socket tracing: packets only')
+    .option('--no-packets', 'no packet capture: eBPF only')
+    .option('--payload-bytes <n>', 'bytes of each socket read/write copied (up to 16384)', positiveInt)
+    .option('--gateway <name:side>', 'an interface of a gateway, facing the client or server side (e.g. eth1:server); repeatable', collectAddresses, [])
+    .option('--host <name>', 'host name to label the rows with (default: this machine)')
+    .option('--no-api', 'do not serve the query API')
+    .option('--api-host <address>', 'address the query API listens on', '127.0.0.1')
+    .option('--api-port <n>', 'port of the query API', port, DEFAULT_API_PORT)
+    .option('--token <token>', 'bearer token the query API requires (default: $METAFLOW_API_TOKEN)')
+    .action(async (opts) => {
+      process.exitCode = await agentCommand({ ...opts, version: VERSION });
     });
   program
     .command('serve')

@@ -96,3 +96,15 @@ test('a socket without connect/accept seen is a server when its port listens', (
   out.flush();
   assert.equal(sink.rows('l7_flow_log')[0].tap_side, 's-p');
 });
+
+test('plaintext of a TLS server is parsed as its protocol even after the server is known as TLS', () => {
+  const { sink, out, tracker } = setup();
+  const hello = Buffer.from('16030100310100002d0303' + '00'.repeat(32) + '000004c02f00ff0100', 'hex');
+  tracker.data({ ...ev(SERVER, 42, 'nginx', 1, 'ingress', ''), payload: hello, bytes: hello.length });
+  tracker.data(ev(SERVER, 42, 'nginx', 10, 'ingress', REQUEST, { tls: true }));
+  tracker.data(ev(SERVER, 42, 'nginx', 20, 'egress', RESPONSE, { tls: true }));
+  out.flush();
+  const http = sink.rows('l7_flow_log').filter((r) => r.l7_protocol === 'http1');
+  assert.equal(http.length, 1);
+  assert.equal(http[0].response_code, 404);
+});

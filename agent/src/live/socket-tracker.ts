@@ -168,7 +168,10 @@ export class SocketTracker {
       port1: server.port,
       ...(role === 'client' ? { side0: mine } : { side1: mine }),
     };
-    const flow = new FlowL7(this.inference, `${server.ip}:${server.port}`, server.port, false, this.options);
+    // The plaintext inside TLS has its own protocol: it must not share the per-server protocol
+    // cache with the socket's bytes, which are TLS records.
+    const serverKey = `${server.ip}:${server.port}${e.tls ? '/plaintext' : ''}`;
+    const flow = new FlowL7(this.inference, serverKey, server.port, false, this.options);
     return { role, tls: e.tls, flow, ctx, lastUs: e.tsUs };
   }
 
