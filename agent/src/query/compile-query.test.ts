@@ -14,8 +14,9 @@ test('a counter sums per bucket; the time range and bucket come from the query',
   const c = compile({ step: 300 });
   assert.match(c.sql, /^SELECT toUnixTimestamp\(toStartOfInterval\(`time`, INTERVAL 300 SECOND\)\) AS `__time`, sum\(`request`\) AS `__m0`/);
   assert.match(c.sql, /FROM flow_metrics\.application_1m\n/);
-  assert.match(c.sql, /GROUP BY `__time`\nORDER BY `__time`\nLIMIT 10000$/);
+  assert.match(c.sql, /GROUP BY `__time`\nORDER BY `__time`\nLIMIT 100001$/, 'time series: the maximum, plus one row that tells a cut result');
   assert.deepEqual(c.params, { from: (NOW - 6 * HOUR) / 1000, to: NOW / 1000 });
+  assert.ok(c.sql.includes('`time` < toDateTime({to:UInt32})'), 'the range is half-open');
 });
 
 test('a rate divides by the bucket; avg is the mean per stored interval over the bucket', () => {
@@ -37,8 +38,8 @@ test('delays average their sums over counts; percentiles return the merged histo
   const c = compile({ metrics: [{ metric: 'rrt' }, { metric: 'rrt', aggregation: 'max' }, { metric: 'rrt', aggregation: 'p95' }] });
   assert.match(c.sql, /sum\(`rrt_sum`\) \/ nullIf\(sum\(`rrt_count`\), 0\) AS `__m0`/);
   assert.match(c.sql, /max\(`rrt_max`\) AS `__m1`/);
-  assert.match(c.sql, /sumMap\(`rrt_hist`\) AS `__m2`/);
-  assert.equal(c.columns.find((x) => x.name === 'rrt_p95')?.quantile, 0.95);
+  assert.match(c.sql, /arrayFirstIndex\(x -> x >= 0\.95 \* arraySum\(mapValues\(sumMap\(`rrt_hist`\)\)\)/);
+  assert.match(c.sql, /\) AS `__m2`/);
 });
 
 test('network pairs and ratios add both directions', () => {
@@ -95,7 +96,7 @@ test('group by and observation_point as an alias of tap_side', () => {
 test('a table has no time column and orders by the first metric unless told', () => {
   const t = compile({ format: 'table', groupBy: ['endpoint'], limit: 10 });
   assert.ok(!t.sql.includes('__time'));
-  assert.match(t.sql, /ORDER BY `__m0` DESC\nLIMIT 10$/);
+  assert.match(t.sql, /ORDER BY `__m0` DESC\nLIMIT 11$/);
   const u = compile({ format: 'table', groupBy: ['endpoint'], orderBy: [{ by: 'endpoint' }] });
   assert.match(u.sql, /ORDER BY `endpoint`\n/);
 });
@@ -104,7 +105,7 @@ test('request log rows: chosen columns, times as epoch micros, newest first', ()
   const c = compileQuery(validateQuery({ dataType: 'l7_flow_log', from: NOW - HOUR, to: NOW, columns: ['start_time', 'endpoint', 'response_code'], limit: 50 }, NOW));
   assert.equal(c.format, 'logs');
   assert.match(c.sql, /^SELECT toUnixTimestamp64Micro\(`start_time`\) AS `start_time`, `endpoint`, `response_code`\nFROM flow_log\.l7_flow_log\n/);
-  assert.match(c.sql, /ORDER BY `time` DESC, `start_time` DESC\nLIMIT 50$/);
+  assert.match(c.sql, /ORDER BY `time` DESC, `start_time` DESC\nLIMIT 51$/);
 });
 
 test('request log aggregates: counts with conditions and exact quantiles', () => {
@@ -143,9 +144,15 @@ test('a step is rounded up to the stored resolution', () => {
 test('the runnable form puts the range as macros and the other parameters as literals', () => {
   const c = compile({ filters: [{ tag: 'service', op: 'in', values: ["it's", 'b\\c'] }, { tag: 'server_port', op: '=', value: 80 }], tapSide: ['s'] });
   const sql = runnableSql(c);
-  assert.match(sql, /`time` >= \$__fromTime AND `time` <= \$__toTime/);
+  assert.match(sql, /`time` >= \$__fromTime AND `time` < \$__toTime/);
   assert.ok(sql.includes("`service` IN ['it\\'s', 'b\\\\c']"), sql);
   assert.ok(sql.includes('`server_port` = 80'));
   assert.ok(sql.includes("`tap_side` IN ['s']"));
   assert.ok(!/\{\w+:/.test(sql));
+});
+
+test("a table's rates and averages are per second of the whole range", () => {
+  const c = compile({ format: 'table', groupBy: ['endpoint'], metrics: [{ metric: 'request', aggregation: 'rate' }, { metric: 'request', aggregation: 'avg' }] });
+  assert.match(c.sql, /sum\(`request`\) \/ 21600 AS `__m0`/);
+  assert.match(c.sql, /sum\(`request`\) \/ 360 AS `__m1`/);
 });

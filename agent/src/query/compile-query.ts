@@ -4,7 +4,7 @@
  * the stored sums, counts, maxima and histograms at query time (SPEC §2: no stored averages).
  */
 import { PERCENTILES } from './catalog';
-import { isHistogramPercentile, isNumericType, ValidQuery } from './structured-query';
+import { isNumericType, ValidQuery } from './structured-query';
 
 export interface OutputColumn {
   name: string;
@@ -18,8 +18,6 @@ export interface OutputColumn {
   unit?: string;
   /** ClickHouse type of a tag or log column. */
   type?: string;
-  /** A percentile to estimate from the histogram the SQL returns in this column. */
-  quantile?: number;
 }
 
 export interface CompiledQuery {
@@ -28,6 +26,8 @@ export interface CompiledQuery {
   columns: OutputColumn[];
   format: ValidQuery['format'];
   bucketSeconds: number;
+  /** Rows asked for; the SQL fetches one more to tell a cut result. */
+  limit: number;
 }
 
 /** A per-row aggregate and how partial results of it combine in an outer query. */
@@ -45,6 +45,25 @@ interface MetricPlan {
 }
 
 const ident = (name: string): string => '`' + name + '`';
+
+/**
+ * The q-quantile of a merged log2 histogram (Map(UInt8, UInt64), bucket k = [2^(k-1), 2^k) µs,
+ * bucket 0 below 1 µs), in SQL: the bucket where the cumulative count reaches the rank, linearly
+ * interpolated inside it; NULL without samples. Computed by ClickHouse so percentiles can be
+ * sorted on and only a number per row travels (the histogram-quantile module is its JS twin).
+ * ClickHouse computes the repeated `h` once: identical aggregates are shared.
+ */
+export function histogramQuantileSql(h: string, q: number): string {
+  const values = `mapValues(${h})`;
+  const total = `arraySum(${values})`;
+  const cum = `arrayCumSum(${values})`;
+  const index = `arrayFirstIndex(x -> x >= ${q} * ${total}, ${cum})`;
+  const k = `toInt32(mapKeys(${h})[${index}])`;
+  const n = `${values}[${index}]`;
+  const lo = `if(${k} = 0, 0, exp2(${k} - 1))`;
+  const hi = `if(${k} = 0, 1, exp2(${k}))`;
+  return `if(${total} = 0, NULL, ${lo} + ((${q} * ${total} - (${cum}[${index}] - ${n})) / ${n}) * (${hi} - ${lo}))`;
+}
 const metricKey = (i: number): string => `__m${i}`;
 
 function paramType(type: string): string {
@@ -85,7 +104,8 @@ function plan(m: ValidQuery['metrics'][number], bucket: number, native: number):
         };
       }
       if (agg === 'max') return { partials: [{ expr: `max(${ident(b + '_max')})`, merge: 'max' }], final: (r) => r(0), twoLevel: false };
-      return { partials: [{ expr: `sumMap(${ident(b + '_hist')})`, merge: 'sumMap' }], final: (r) => r(0), twoLevel: false };
+      const q = PERCENTILES[agg] as number;
+      return { partials: [{ expr: `sumMap(${ident(b + '_hist')})`, merge: 'sumMap' }], final: (r) => histogramQuantileSql(r(0), q), twoLevel: false };
     }
     case 'ratio':
       return {
@@ -116,7 +136,8 @@ function plan(m: ValidQuery['metrics'][number], bucket: number, native: number):
 /** WHERE conditions and their parameters (time range, tap sides, tag filters). */
 export function conditions(q: ValidQuery): { where: string[]; params: Record<string, unknown> } {
   const params: Record<string, unknown> = { from: q.fromSec, to: q.toSec };
-  const where = ['`time` >= toDateTime({from:UInt32})', '`time` <= toDateTime({to:UInt32})'];
+  // Half-open: a row stamped at `to` covers the interval after it.
+  const where = ['`time` >= toDateTime({from:UInt32})', '`time` < toDateTime({to:UInt32})'];
   if (q.tapSide.length > 0) {
     where.push('`tap_side` IN {tapSide:Array(String)}');
     params.tapSide = q.tapSide;
@@ -175,13 +196,14 @@ function compileLogs(q: ValidQuery): CompiledQuery {
   });
   const order = q.orderBy.length ? q.orderBy.map((o) => `${ident(o.by)}${o.desc ? ' DESC' : ''}`).join(', ') : '`time` DESC, `start_time` DESC';
   const sql =
-    `SELECT ${select.join(', ')}\nFROM ${table.database}.${table.name}\nWHERE ${where.join(' AND ')}\n` + `ORDER BY ${order}\nLIMIT ${q.limit}`;
+    `SELECT ${select.join(', ')}\nFROM ${table.database}.${table.name}\nWHERE ${where.join(' AND ')}\n` + `ORDER BY ${order}\nLIMIT ${q.limit + 1}`;
   return {
     sql,
     params,
     columns: q.columns.map((c) => ({ name: c.name, role: c.name === 'start_time' ? 'time' : 'tag', type: c.type })),
     format: 'logs',
     bucketSeconds: q.bucketSeconds,
+    limit: q.limit,
   };
 }
 
@@ -191,7 +213,9 @@ export function compileQuery(q: ValidQuery): CompiledQuery {
   if (!table) throw new Error(`no ${q.interval} table for ${q.spec.name}`);
   const native = q.spec.log ? 1 : q.interval === '1s' ? 1 : 60;
   const series = q.format === 'time_series';
-  const plans = q.metrics.map((m) => plan(m, q.bucketSeconds, native));
+  // A table has one bucket: the whole range, so its rates are per second of the range.
+  const span = series ? q.bucketSeconds : Math.max(native, q.toSec - q.fromSec);
+  const plans = q.metrics.map((m) => plan(m, span, native));
   const twoLevel = plans.some((p) => p.twoLevel);
   const { where, params } = conditions(q);
   const tags = q.groupBy.map((g) => ident(g.name));
@@ -220,23 +244,22 @@ export function compileQuery(q: ValidQuery): CompiledQuery {
       `  GROUP BY ${[...(series ? ['`__time`'] : []), '`__interval`', ...tags].join(', ')}\n)`;
   }
   q.metrics.forEach((m, i) => {
-    const quantile = isHistogramPercentile(m) ? PERCENTILES[m.aggregation] : undefined;
     const unit = m.aggregation === 'rate' ? m.spec.rateUnit : m.spec.unit;
-    columns.push({ name: m.alias, key: metricKey(i), role: 'metric', unit, ...(quantile !== undefined ? { quantile } : {}) });
+    columns.push({ name: m.alias, key: metricKey(i), role: 'metric', unit });
   });
 
   const keys = [...(series ? [twoLevel ? '`__time`' : `${bucketExpr} AS \`__time\``] : []), ...tags];
   const groupBy = [...(series ? ['`__time`'] : []), ...tags];
   const from = twoLevel ? inner : `${table.database}.${table.name}`;
-  const firstSortable = q.metrics.findIndex((m) => !isHistogramPercentile(m));
-  const order = orderClause(q, series, series || firstSortable < 0 ? undefined : `${ident(metricKey(firstSortable))} DESC`);
+  const order = orderClause(q, series, series ? undefined : `${ident(metricKey(0))} DESC`);
   const sql =
     `SELECT ${[...keys, ...finals].join(', ')}\nFROM ${from}` +
     (twoLevel ? '' : `\nWHERE ${where.join(' AND ')}`) +
     (groupBy.length ? `\nGROUP BY ${groupBy.join(', ')}` : '') +
     order +
-    `\nLIMIT ${q.limit}`;
-  return { sql, params, columns, format: q.format, bucketSeconds: q.bucketSeconds };
+    // One row more than asked tells whether the result was cut.
+    `\nLIMIT ${q.limit + 1}`;
+  return { sql, params, columns, format: q.format, bucketSeconds: q.bucketSeconds, limit: q.limit };
 }
 
 function literal(value: unknown): string {

@@ -3,22 +3,22 @@ import { test } from 'node:test';
 import { CompiledQuery } from './compile-query';
 import { toFrames } from './frames';
 
-const compiled = (c: Partial<CompiledQuery>): CompiledQuery => ({ sql: 'SQL', params: {}, columns: [], format: 'time_series', bucketSeconds: 60, ...c });
+const compiled = (c: Partial<CompiledQuery>): CompiledQuery => ({ sql: 'SQL', params: {}, columns: [], format: 'time_series', bucketSeconds: 60, limit: 100, ...c });
 
-test('time series: one frame per group with labels, units and percentiles estimated', () => {
+test('time series: one frame per group with labels and units', () => {
   const frames = toFrames(
     compiled({
       columns: [
         { name: 'time', role: 'time' },
         { name: 'service', role: 'tag', type: 'LowCardinality(String)' },
         { name: 'request', role: 'metric', unit: 'short' },
-        { name: 'rrt_p50', role: 'metric', unit: 'µs', quantile: 0.5 },
+        { name: 'rrt_p50', role: 'metric', unit: 'µs' },
       ],
     }),
     [
-      { __time: 60, service: 'a', request: '3', rrt_p50: { '3': 2 } },
-      { __time: 60, service: 'b', request: '1', rrt_p50: {} },
-      { __time: 120, service: 'a', request: '5', rrt_p50: { '4': '1' } },
+      { __time: 60, service: 'a', request: '3', rrt_p50: 6 },
+      { __time: 60, service: 'b', request: '1', rrt_p50: null },
+      { __time: 120, service: 'a', request: '5', rrt_p50: 12 },
     ],
   );
   assert.equal(frames.length, 2);
@@ -58,4 +58,12 @@ test('request log rows: time in ms, level from the status, a readable body, numb
   assert.deepEqual(field('level'), ['error']);
   assert.deepEqual(field('body'), ['http1 GET /x → server_error 503 42 µs']);
   assert.deepEqual(field('response_duration'), [42]);
+});
+
+test('one row more than the limit means a cut result: it is dropped and a notice says so', () => {
+  const c = compiled({ format: 'table', limit: 2, columns: [{ name: 'request', role: 'metric' }] });
+  const [frame] = toFrames(c, [{ request: 1 }, { request: 2 }, { request: 3 }]);
+  assert.deepEqual(frame.fields[0].values, [1, 2]);
+  assert.match(frame.meta?.notices?.[0].text ?? '', /only the first 2 rows/);
+  assert.equal(toFrames(c, [{ request: 1 }])[0].meta?.notices, undefined);
 });

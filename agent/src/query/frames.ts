@@ -5,7 +5,6 @@
  * level and a readable body.
  */
 import { CompiledQuery, OutputColumn } from './compile-query';
-import { histogramQuantile, Histogram } from './histogram-quantile';
 
 export type FieldType = 'time' | 'number' | 'string';
 
@@ -24,8 +23,7 @@ export interface Frame {
   meta?: { executedQueryString?: string; preferredVisualisationType?: 'logs' | 'table' | 'graph' | 'nodeGraph'; notices?: { severity: 'info' | 'warning'; text: string }[] };
 }
 
-function metricValue(column: OutputColumn, raw: unknown): number | null {
-  if (column.quantile !== undefined) return histogramQuantile(raw as Histogram, column.quantile);
+function metricValue(raw: unknown): number | null {
   if (raw === null || raw === undefined) return null;
   const n = Number(raw);
   return Number.isFinite(n) ? n : null;
@@ -38,7 +36,18 @@ function tagValue(column: OutputColumn, raw: unknown): string | number {
 
 const isNumberColumn = (c: OutputColumn): boolean => c.role === 'metric' || (c.type !== undefined && /^U?Int\d+$/.test(c.type));
 
-export function toFrames(compiled: CompiledQuery, rows: Record<string, unknown>[]): Frame[] {
+export function toFrames(compiled: CompiledQuery, fetched: Record<string, unknown>[]): Frame[] {
+  // The SQL asks for one row more than the limit: its presence means the result was cut.
+  const truncated = fetched.length > compiled.limit;
+  const rows = truncated ? fetched.slice(0, compiled.limit) : fetched;
+  const frames = buildFrames(compiled, rows);
+  if (truncated && frames[0]) {
+    frames[0].meta = { ...frames[0].meta, notices: [{ severity: 'warning', text: `only the first ${compiled.limit} rows are shown: raise the limit or narrow the query` }] };
+  }
+  return frames;
+}
+
+function buildFrames(compiled: CompiledQuery, rows: Record<string, unknown>[]): Frame[] {
   const meta = { executedQueryString: compiled.sql };
   if (compiled.format === 'logs') return [logsFrame(compiled, rows)];
   const tags = compiled.columns.filter((c) => c.role === 'tag');
@@ -47,33 +56,37 @@ export function toFrames(compiled: CompiledQuery, rows: Record<string, unknown>[
     const fields: FrameField[] = compiled.columns.map((c) => ({
       name: c.name,
       type: isNumberColumn(c) ? 'number' : 'string',
-      values: rows.map((r) => (c.role === 'metric' ? metricValue(c, r[c.key ?? c.name]) : tagValue(c, r[c.name]))),
+      values: rows.map((r) => (c.role === 'metric' ? metricValue(r[c.key ?? c.name]) : tagValue(c, r[c.name]))),
       ...(c.unit ? { config: { unit: c.unit } } : {}),
     }));
     return [{ fields, meta: { ...meta, preferredVisualisationType: 'table' } }];
   }
-  // One frame per series, in the order series first appear (rows come sorted by time).
-  const series = new Map<string, { labels: Record<string, string>; rows: Record<string, unknown>[] }>();
+  // One frame per series, in the order series first appear (rows come sorted by time). The
+  // series key joins the tag values with a separator no value holds (NUL is not in ClickHouse
+  // tags we write), which costs far less per row than serialising a labels object.
+  const series = new Map<string, { values: (string | number)[]; times: number[]; metrics: (number | null)[][] }>();
   for (const r of rows) {
-    const labels: Record<string, string> = {};
-    for (const t of tags) labels[t.name] = String(tagValue(t, r[t.name]));
-    const key = JSON.stringify(labels);
+    let key = '';
+    for (const t of tags) key += String(r[t.name]) + '\u0000';
     let s = series.get(key);
-    if (!s) series.set(key, (s = { labels, rows: [] }));
-    s.rows.push(r);
+    if (!s) series.set(key, (s = { values: tags.map((t) => tagValue(t, r[t.name])), times: [], metrics: metrics.map(() => []) }));
+    s.times.push(Number(r.__time) * 1000);
+    for (let i = 0; i < metrics.length; i++) s.metrics[i].push(metricValue(r[metrics[i].key ?? metrics[i].name]));
   }
-  if (series.size === 0) series.set('{}', { labels: {}, rows: [] });
+  if (series.size === 0) series.set('', { values: [], times: [], metrics: metrics.map(() => []) });
   return [...series.values()].map((s) => {
-    const name = Object.values(s.labels).join(' ');
+    const labels: Record<string, string> = {};
+    tags.forEach((t, i) => (labels[t.name] = String(s.values[i] ?? '')));
+    const name = Object.values(labels).join(' ');
     return {
       ...(name ? { name } : {}),
       fields: [
-        { name: 'time', type: 'time' as const, values: s.rows.map((r) => Number(r.__time) * 1000) },
-        ...metrics.map((m) => ({
+        { name: 'time', type: 'time' as const, values: s.times },
+        ...metrics.map((m, i) => ({
           name: m.name,
           type: 'number' as const,
-          values: s.rows.map((r) => metricValue(m, r[m.key ?? m.name])),
-          ...(Object.keys(s.labels).length ? { labels: s.labels } : {}),
+          values: s.metrics[i],
+          ...(tags.length ? { labels } : {}),
           ...(m.unit ? { config: { unit: m.unit } } : {}),
         })),
       ],

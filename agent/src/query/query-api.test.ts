@@ -15,6 +15,7 @@ import { Store } from '../store/store';
 import { CORPUS_MISSING, corpusDir, Oracle } from '../testing/corpus';
 import { buildApiServer } from './api-server';
 import { Frame } from './frames';
+import { histogramQuantile } from './histogram-quantile';
 import { QueryService } from './query-service';
 
 const root = resolve(__dirname, '../../..');
@@ -183,6 +184,9 @@ test('response times against tshark: average to the µs, percentile inside its h
   const p50 = r.rrt_p50 as number;
   const bucket = (us: number): number => Math.ceil(Math.log2(us + 1));
   assert.equal(bucket(p50), bucket(rt.p50 * 1e6), `p50 ${p50} µs vs ${rt.p50 * 1e6}`);
+  // The SQL estimate is the JS one (histogram-quantile.ts) to the last digit.
+  const hist = await store.query<{ h: Record<string, string> }>("SELECT sumMap(rrt_hist) AS h FROM flow_metrics.application_1m WHERE host = 'zeek'");
+  assert.ok(Math.abs((histogramQuantile(hist[0].h, 0.5) as number) - p50) < 1e-9);
   const [exact] = await table({ dataType: 'l7_flow_log', filters: [{ tag: 'host', op: '=', value: 'zeek' }], metrics: [{ metric: 'response_duration', aggregation: 'max' }] });
   assert.equal(exact.response_duration_max, Math.round(rt.max * 1e6));
 });

@@ -33,8 +33,12 @@ test('values and shapes are checked', () => {
 
 test('ordering needs a known, computable key', () => {
   rejects({ orderBy: [{ by: 'nope' }] }, /neither time, a metric alias of this query nor a tag/);
-  rejects({ metrics: [{ metric: 'rrt', aggregation: 'p99' }], orderBy: [{ by: 'rrt_p99', desc: true }] }, /percentile estimated after the query/);
   rejects({ format: 'table', orderBy: [{ by: 'endpoint' }] }, /endpoint must be grouped by/);
+});
+
+test('percentiles are computed in SQL, so they can be ordered by', () => {
+  const v = validateQuery({ ...base, format: 'table', groupBy: ['service'], metrics: [{ metric: 'rrt', aggregation: 'p99' }], orderBy: [{ by: 'rrt_p99', desc: true }] }, 3_600_000);
+  assert.deepEqual(v.orderBy, [{ by: 'rrt_p99', desc: true }]);
 });
 
 test('defaults: aggregation, alias, format and ISO times', () => {

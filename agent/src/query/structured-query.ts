@@ -211,14 +211,14 @@ export function validateQuery(input: unknown, nowMs = Date.now()): ValidQuery {
     if (!isObject(o) || typeof o.by !== 'string') fail(`orderBy[${i}]: { by, desc? } expected`);
     const by = canonicalTag(o.by);
     const metric = metrics.find((m) => m.alias === by);
-    if (metric && isHistogramPercentile(metric)) fail(`orderBy[${i}]: ${by} is a percentile estimated after the query; order by another metric`);
     const known = by === 'time' || metric !== undefined || spec.tags.some((t) => t.name === by);
     if (!known) fail(`orderBy[${i}]: "${o.by}" is neither time, a metric alias of this query nor a tag of ${spec.name}`);
     if (format !== 'logs' && !metric && by !== 'time' && !groupBy.some((g) => g.name === by)) fail(`orderBy[${i}]: ${by} must be grouped by to order by it`);
     return { by, desc: o.desc === true };
   });
 
-  const limit = q.limit === undefined ? (format === 'logs' ? DEFAULT_LOG_LIMIT : DEFAULT_LIMIT) : Number(q.limit);
+  // A time series is cut only by an explicit limit: a dashboard's series must not end early.
+  const limit = q.limit === undefined ? (format === 'logs' ? DEFAULT_LOG_LIMIT : format === 'time_series' ? MAX_LIMIT : DEFAULT_LIMIT) : Number(q.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) fail(`limit must be an integer from 1 to ${MAX_LIMIT}`);
 
   if (q.columns !== undefined && !Array.isArray(q.columns)) fail('columns must be a list');
@@ -230,9 +230,4 @@ export function validateQuery(input: unknown, nowMs = Date.now()): ValidQuery {
 
 export function isNumericType(type: string): boolean {
   return /^U?Int\d+$/.test(type);
-}
-
-/** Percentiles of the metric tables come from stored histograms and are computed after the query. */
-export function isHistogramPercentile(m: { spec: MetricSpec; aggregation: Aggregation }): boolean {
-  return m.spec.how.kind === 'delay' && m.aggregation.startsWith('p');
 }
