@@ -1,7 +1,7 @@
 import { getBackendSrv, FetchError } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
 
-import { StructuredRequest, SqlRequest } from './request-builder';
+import { MapRequest, StructuredRequest, SqlRequest } from './request-builder';
 import { ApiFrame, MetricInfo } from './types';
 
 /** The route of plugin.json that Grafana's data source proxy forwards to `<apiUrl>/api`. */
@@ -51,6 +51,10 @@ export class ApiClient {
 
   sql(request: SqlRequest): Promise<{ frames: ApiFrame[]; sql: string }> {
     return this.call('POST', '/sql', request);
+  }
+
+  map(request: MapRequest): Promise<{ frames: ApiFrame[]; sql: string }> {
+    return this.call('POST', '/map', request);
   }
 
   health(): Promise<Health> {

@@ -77,6 +77,18 @@ describe('MetaFlow DataSource', () => {
     expect(sent.data).toEqual({ sql: 'SELECT $__interval_s, $__interval', from: 1000, to: 61_000, intervalSeconds: 10, format: 'time_series' });
   });
 
+  it('service map queries go to /map and come back as nodes and edges frames', async () => {
+    const nodes = { name: 'nodes', fields: [{ name: 'id', type: 'string', values: ['a'] }], meta: { preferredVisualisationType: 'nodeGraph' } };
+    const edges = { name: 'edges', fields: [{ name: 'id', type: 'string', values: [] }, { name: 'source', type: 'string', values: [] }, { name: 'target', type: 'string', values: [] }] };
+    fetchMock.mockReturnValue(of({ data: { frames: [nodes, edges], sql: 'SQL' } }));
+    const ds = new DataSource(instanceSettings());
+    const response = await ds.query(request([{ ...DEFAULT_QUERY, refId: 'M', mode: 'map', mapTapSideMode: 'all' }]));
+    expect(fetchMock.mock.calls[0][0].url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/map');
+    expect(fetchMock.mock.calls[0][0].data).toMatchObject({ level: 'service', tapSideMode: 'all' });
+    expect(response.data.map((f) => f.name)).toEqual(['nodes', 'edges']);
+    expect(response.data[0].meta?.preferredVisualisationType).toBe('nodeGraph');
+  });
+
   it('reports the API’s error message under the query’s refId', async () => {
     fetchMock.mockReturnValue(throwError(() => ({ status: 400, data: { error: 'application has no metric "x"' } })));
     const ds = new DataSource(instanceSettings());

@@ -15,7 +15,7 @@ import { getTemplateSrv } from '@grafana/runtime';
 import { ApiClient } from './api-client';
 import { toGrafanaFrames } from './frame-converter';
 import { migrateQuery } from './query-migration';
-import { BuildContext, buildSqlRequest, buildStructuredRequest } from './request-builder';
+import { BuildContext, buildMapRequest, buildSqlRequest, buildStructuredRequest } from './request-builder';
 import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery, MetaFlowVariableQuery, MetricInfo } from './types';
 import { parseVariableQuery } from './variable-query';
 
@@ -83,7 +83,11 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
       targets.map(async (q): Promise<DataFrame[]> => {
         try {
           const response =
-            q.mode === 'sql' ? await this.api.sql(buildSqlRequest(q, this.context(request, true))) : await this.api.query(buildStructuredRequest(q, this.context(request, false)));
+            q.mode === 'sql'
+              ? await this.api.sql(buildSqlRequest(q, this.context(request, true)))
+              : q.mode === 'map'
+                ? await this.api.map(buildMapRequest(q, this.context(request, false)))
+                : await this.api.query(buildStructuredRequest(q, this.context(request, false)));
           return toGrafanaFrames(response.frames, { refId: q.refId, legend: q.legend, datasource: { uid: this.uid, name: this.name } });
         } catch (e) {
           errors.push({ refId: q.refId, message: e instanceof Error ? e.message : String(e) });

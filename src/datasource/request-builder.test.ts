@@ -1,4 +1,4 @@
-import { BuildContext, buildSqlRequest, buildStructuredRequest, legendName, resolveFilter } from './request-builder';
+import { BuildContext, buildMapRequest, buildSqlRequest, buildStructuredRequest, legendName, resolveFilter } from './request-builder';
 import { DEFAULT_QUERY, MetaFlowQuery } from './types';
 
 const variables: Record<string, string[]> = { $service: ['a', 'b'], $one: ['x'], $group: ['endpoint'], $side: ['s'] };
@@ -82,5 +82,17 @@ describe('buildSqlRequest and legends', () => {
 
   it('fills ${tag} and ${metric}, leaving unknown names visible', () => {
     expect(legendName('${service} ${metric} ${nope}', { service: 'web' }, 'request_rate')).toBe('web request_rate ${nope}');
+  });
+});
+
+describe('buildMapRequest', () => {
+  it('sends the range, the level, the tap side mode and resolved filters', () => {
+    expect(buildMapRequest(query({ mode: 'map', mapLevel: 'process', filters: [{ tag: 'l7_protocol', op: '=', values: ['$service'] }] }), ctx())).toEqual({
+      from: 1000,
+      to: 61_000,
+      level: 'process',
+      tapSideMode: 'preferred',
+      filters: [{ tag: 'l7_protocol', op: 'in', values: ['a', 'b'] }],
+    });
   });
 });

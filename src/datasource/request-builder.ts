@@ -83,6 +83,20 @@ export function buildStructuredRequest(q: MetaFlowQuery, ctx: BuildContext): Str
   };
 }
 
+export interface MapRequest {
+  from: number;
+  to: number;
+  level: string;
+  tapSideMode: 'preferred' | 'all';
+  filters: StructuredRequest['filters'];
+}
+
+/** The service map of the range (the API's /map): the query's filters with variables resolved. */
+export function buildMapRequest(q: MetaFlowQuery, ctx: BuildContext): MapRequest {
+  const filters = q.filters.map((f) => resolveFilter(f, ctx)).filter((f): f is NonNullable<typeof f> => f !== undefined);
+  return { from: ctx.from, to: ctx.to, level: q.mapLevel ?? 'service', tapSideMode: q.mapTapSideMode ?? 'preferred', filters };
+}
+
 export function buildSqlRequest(q: MetaFlowQuery, ctx: BuildContext): SqlRequest {
   return {
     sql: ctx.replace(q.sql ?? ''),

@@ -35,7 +35,8 @@ export interface TagFilter {
   values: string[];
 }
 
-export type QueryMode = 'builder' | 'sql';
+export type QueryMode = 'builder' | 'sql' | 'map';
+export type MapLevel = 'service' | 'process' | 'ip' | 'host' | 'container';
 export type ResultFormat = 'time_series' | 'table' | 'logs';
 
 /** A query of the MetaFlow data source, as stored in dashboards. */
@@ -58,6 +59,9 @@ export interface MetaFlowQuery extends DataQuery {
   legend?: string;
   sql?: string;
   sqlFormat?: 'table' | 'time_series';
+  /** Service map: what a node is, and one observation point per edge or all of them. */
+  mapLevel?: MapLevel;
+  mapTapSideMode?: 'preferred' | 'all';
 }
 
 export const DEFAULT_QUERY: Omit<MetaFlowQuery, 'refId'> = {

@@ -80,6 +80,13 @@ describe('QueryEditor', () => {
     await waitFor(() => expect(onChange).toHaveBeenLastCalledWith(expect.objectContaining({ mode: 'sql', sql: 'SELECT sum(request) FROM flow_metrics.application_1m' })));
   });
 
+  it('service map mode: the level is chosen and the query runs', async () => {
+    const { onRunQuery } = renderEditor(current({ mode: 'map' }));
+    expect(await screen.findByTestId('metaflow-map-editor')).toBeInTheDocument();
+    fireEvent.click(screen.getByText('All'));
+    expect(onRunQuery).toHaveBeenCalled();
+  });
+
   it('SQL mode: edited SQL is saved and run', async () => {
     const { onChange, onRunQuery } = renderEditor(current({ mode: 'sql', sql: 'SELECT 1' }));
     const editor = await screen.findByTestId('code-editor');

@@ -5,6 +5,7 @@ import { RadioButtonGroup } from '@grafana/ui';
 import { DataSource } from '../datasource';
 import { MetaFlowDataSourceOptions, MetaFlowQuery, QUERY_MODEL_VERSION, QueryMode } from '../types';
 import { BuilderEditor } from './BuilderEditor';
+import { MapEditor } from './MapEditor';
 import { SqlEditor } from './SqlEditor';
 
 type Props = QueryEditorProps<DataSource, MetaFlowQuery, MetaFlowDataSourceOptions>;
@@ -12,6 +13,7 @@ type Props = QueryEditorProps<DataSource, MetaFlowQuery, MetaFlowDataSourceOptio
 const MODES = [
   { value: 'builder' as const, label: 'Builder' },
   { value: 'sql' as const, label: 'SQL' },
+  { value: 'map' as const, label: 'Service map' },
 ];
 
 export function QueryEditor({ query: saved, datasource, onChange, onRunQuery, range }: Props) {
@@ -25,7 +27,7 @@ export function QueryEditor({ query: saved, datasource, onChange, onRunQuery, ra
 
   const change = (next: MetaFlowQuery) => {
     onChange(next);
-    if (next.mode === 'builder') onRunQuery();
+    if (next.mode !== 'sql') onRunQuery();
   };
   const setMode = (mode: QueryMode) => {
     if (mode === 'sql' && !query.sql) {
@@ -44,6 +46,8 @@ export function QueryEditor({ query: saved, datasource, onChange, onRunQuery, ra
       <RadioButtonGroup options={MODES} value={query.mode} onChange={setMode} size="sm" />
       {query.mode === 'sql' ? (
         <SqlEditor query={query} onChange={onChange} onRunQuery={onRunQuery} />
+      ) : query.mode === 'map' ? (
+        <MapEditor query={query} datasource={datasource} range={range} onChange={change} />
       ) : (
         <BuilderEditor query={query} datasource={datasource} range={range} onChange={change} />
       )}
