@@ -22,8 +22,8 @@ interface Dashboard {
 describe('provisioned dashboards', () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
 
-  it('has the four dashboards of the issue', () => {
-    expect(files.sort()).toEqual(['flow-log.json', 'network-overview.json', 'red-overview.json', 'request-log.json']);
+  it('has the RED, network, request-log, flow-log and service-map dashboards', () => {
+    expect(files.sort()).toEqual(['flow-log.json', 'network-overview.json', 'red-overview.json', 'request-log.json', 'service-map.json']);
   });
 
   for (const file of files) {
@@ -32,6 +32,10 @@ describe('provisioned dashboards', () => {
       it(`${dashboard.title} / ${panel.title}: every target is a valid query`, () => {
         for (const target of panel.targets) {
           const q = migrateQuery(target);
+          if (q.mode === 'map') {
+            expect(['service', 'process', 'ip', 'host', 'container', '$level']).toContain(q.mapLevel);
+            continue;
+          }
           const request = buildStructuredRequest(q, {
             from: 0,
             to: 3_600_000,
