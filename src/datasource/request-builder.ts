@@ -94,7 +94,7 @@ export interface MapRequest {
 /** The service map of the range (the API's /map): the query's filters with variables resolved. */
 export function buildMapRequest(q: MetaFlowQuery, ctx: BuildContext): MapRequest {
   const filters = q.filters.map((f) => resolveFilter(f, ctx)).filter((f): f is NonNullable<typeof f> => f !== undefined);
-  return { from: ctx.from, to: ctx.to, level: q.mapLevel ?? 'service', tapSideMode: q.mapTapSideMode ?? 'preferred', filters };
+  return { from: ctx.from, to: ctx.to, level: ctx.replace(q.mapLevel ?? 'service'), tapSideMode: q.mapTapSideMode ?? 'preferred', filters };
 }
 
 export function buildSqlRequest(q: MetaFlowQuery, ctx: BuildContext): SqlRequest {
