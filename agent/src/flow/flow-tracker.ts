@@ -6,7 +6,7 @@ import { formatAddress } from '../util/ip-format';
 import { micros } from '../util/time-format';
 import { FlowL7 } from '../l7/flow-l7';
 import { L7Record, L7ProtocolModule, ParserOptions } from '../l7/l7-parser';
-import { addRedCounts, FlowContext, L7Output, RedOffsets } from '../l7/l7-output';
+import { addRedCounts, FlowContext, L7Output, RedOffsets, SideTags } from '../l7/l7-output';
 import { ProtocolInference } from '../l7/protocol-inference';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METERED_METRICS } from './flow-meter';
@@ -48,6 +48,11 @@ export interface FlowTrackerOptions {
   localAddresses?: LocalAddresses;
   /** Live capture: tap_side by interface role (node, hypervisor, gateway ports). */
   observationPoints?: ObservationPoints;
+  /**
+   * Live capture: the process listening on a flow's server address when it is on this host, so
+   * request logs and RED rows of packet data carry process and service tags too.
+   */
+  serverTags?: (transport: 'tcp' | 'udp', ip: string, port: number) => SideTags | undefined;
   serverPorts?: readonly number[];
   /** High part of flow ids, so ids from different runs and agents do not collide. */
   runId?: number;
@@ -636,15 +641,20 @@ export class FlowTracker {
     if (records.length === 0 || !this.l7Out) return;
     const flows = this.flows;
     const v = flows.ipVersion[slot];
+    const transport = flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp';
+    const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
+    const port1 = flows.port[slot * 2 + 1];
+    const side1 = this.options.serverTags?.(transport, ip1, port1);
     const ctx: FlowContext = {
       tapSide: TAP_SIDES[flows.tapSide[slot]],
       signalSource: 'packet',
-      transport: flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp',
+      transport,
       flowId: this.runIdHigh + flows.serial[slot],
       ip0: formatAddress(v, flows.addr, slot * 8),
-      ip1: formatAddress(v, flows.addr, slot * 8 + 4),
+      ip1,
       port0: flows.port[slot * 2],
-      port1: flows.port[slot * 2 + 1],
+      port1,
+      ...(side1 ? { side1 } : {}),
     };
     const row = this.aggregator.rowBase(flows, slot);
     const slab = this.aggregator.slab;

@@ -107,13 +107,21 @@ export class LiveAgent {
     this.host = o.host ?? hostname();
     this.writer = new BatchWriter(o.store, { onError: (e, table) => this.log(`store: ${table}: ${e.message}`) });
     this.points = new LiveObservationPoints(o.roles);
+    this.processes = new ProcessTable('/proc', 5000, o.serviceNames ?? {});
+    const local = new Set(hostAddresses());
     this.tracker = new FlowTracker(this.writer, {
       host: this.host,
-      localAddresses: new LocalAddresses(hostAddresses()),
+      localAddresses: new LocalAddresses([...local]),
       observationPoints: this.points,
       l7: { modules: ALL_L7_MODULES, parser: o.parser },
+      serverTags: (transport, ip, port) => {
+        if (!local.has(ip) && !ip.startsWith('127.') && ip !== '::1') return undefined;
+        const pid = this.processes.listener(transport, port);
+        if (pid === undefined) return undefined;
+        const p = this.processes.process(pid);
+        return { pid, process: p?.name ?? '', container: p?.containerId ?? '', service: this.processes.serviceName(transport, ip, port, pid) };
+      },
     });
-    this.processes = new ProcessTable('/proc', 5000, o.serviceNames ?? {});
     this.socketOut = new L7Output(this.writer, this.host);
     this.sockets = new SocketTracker(
       this.socketOut,
@@ -132,6 +140,9 @@ export class LiveAgent {
   private log(line: string): void {
     (this.o.onLog ?? ((l: string) => process.stderr.write(`metaflow agent: ${l}\n`)))(line);
   }
+
+  /** Pids of every loader this agent ran (restarts included). */
+  readonly loaderPids: number[] = [];
 
   /** Starts capturing; resolves once the loader said it is ready (or failed to start). */
   async start(): Promise<void> {
@@ -161,6 +172,7 @@ export class LiveAgent {
     }
     const child = spawn(path, this.loaderArgs(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.loader = child;
+    if (child.pid) this.loaderPids.push(child.pid);
     let ready: () => void = () => undefined;
     const started = new Promise<void>((r) => (ready = r));
     const parser = new LoaderStreamParser({

@@ -56,12 +56,14 @@ test('clients only are external nodes; servers without a name are unknown', () =
   assert.equal(node('web')?.asClient.requestRate, 4);
 });
 
-test('all tap sides mode keeps one edge per observation point', () => {
+test('all tap sides mode keeps one edge per observation point; nodes still count the pair once', () => {
   const map = buildServiceMap([app('c-p', 'web', 'db', 100), app('s-p', 'web', 'db', 98)], [], 1, true);
   assert.deepEqual(map.edges.map((e) => [e.id, e.requestRate]), [
     ['web->db@c-p', 100],
     ['web->db@s-p', 98],
   ]);
+  assert.equal(map.nodes.find((n) => n.id === 'db')?.asServer.requestRate, 98);
+  assert.equal(map.nodes.find((n) => n.id === 'web')?.asClient.requestRate, 98);
 });
 
 test('Node Graph frames carry the field names the panel reads', () => {

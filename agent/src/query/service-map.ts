@@ -191,7 +191,15 @@ export function buildServiceMap(app: ApplicationPairRow[], net: NetworkPairRow[]
     }
     return node;
   };
+  // With every observation point shown, a pair has an edge per point: nodes still count each
+  // pair once, at its most trusted point.
+  const counted = new Map<string, MapEdge>();
   for (const e of edges.values()) {
+    const pair = `${e.source}\u0000${e.target}`;
+    const best = counted.get(pair);
+    if (!best || rank(e.tapSide ?? e.networkTapSide ?? '') < rank(best.tapSide ?? best.networkTapSide ?? '')) counted.set(pair, e);
+  }
+  for (const e of counted.values()) {
     const responses = e.errorRatio !== null ? e.requestRate : 0;
     const errors = e.errorRatio !== null ? e.errorRatio * e.requestRate : 0;
     const server = nodeOf(e.target);

@@ -1,0 +1,53 @@
+/**
+ * Builds the panel harness bundle (browser-tests/dist/panel-harness/panel-harness.js) unless an
+ * identical build is there: the same webpack setup as the datasource harness (../webpack.config.mjs:
+ * Grafana's shared packages, production React), with this folder's page as the entry. The stamp
+ * hashes this folder's files, the shared harness modules it imports and package-lock.json.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import webpack from 'webpack';
+
+import base from '../webpack.config.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..', '..');
+export const PANEL_HARNESS_DIR = here;
+export const PANEL_HARNESS_BUILD_DIR = path.resolve(here, '..', '..', 'dist', 'panel-harness');
+const STAMP = path.join(PANEL_HARNESS_BUILD_DIR, '.stamp');
+
+const config = {
+  ...base,
+  context: here,
+  entry: { 'panel-harness': './page.js' },
+  output: { ...base.output, path: PANEL_HARNESS_BUILD_DIR },
+};
+
+function inputsHash() {
+  const hash = createHash('sha256');
+  const files = readdirSync(here)
+    .filter((f) => f === 'page.js' || f === 'index.html' || f === 'build.mjs')
+    .sort()
+    .map((f) => path.join(here, f));
+  const shared = ['amd-loader.js', 'grafana-runtime.js', 'webpack.config.mjs'].map((f) => path.join(here, '..', f));
+  for (const file of [...files, ...shared, path.join(root, 'package-lock.json')]) hash.update(file).update(readFileSync(file));
+  return hash.digest('hex');
+}
+
+/** Resolves with { built, ms }: whether webpack ran, and how long it all took. */
+export async function buildPanelHarness() {
+  const t0 = Date.now();
+  const stamp = inputsHash();
+  if (existsSync(path.join(PANEL_HARNESS_BUILD_DIR, 'panel-harness.js')) && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === stamp) return { built: false, ms: Date.now() - t0 };
+  await new Promise((resolve, reject) => {
+    webpack(config, (err, stats) => {
+      if (err) return reject(err);
+      if (stats.hasErrors()) return reject(new Error(`panel harness bundle failed:\n${stats.toString({ all: false, errors: true, colors: false })}`));
+      resolve();
+    });
+  });
+  writeFileSync(STAMP, stamp);
+  return { built: true, ms: Date.now() - t0 };
+}
