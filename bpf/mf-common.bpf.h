@@ -211,6 +211,17 @@ struct mf_peek {
  * decides whether the data is worth a ring-buffer slot; userspace does the
  * real parsing, so false positives cost bandwidth, false negatives data.
  * Global (not static) so the verifier checks it once, not per call site. */
+/* The process's name (its thread-group leader's), not the calling thread's: dig's or Java's
+ * worker threads have their own names, and the process may be gone when userspace looks. */
+static __always_inline void mf_process_comm(char *dst, __u32 size)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	if (!leader || bpf_probe_read_kernel_str(dst, size, &leader->comm) < 0)
+		bpf_get_current_comm(dst, size);
+}
+
 __noinline int mf_classify(struct mf_peek *pk, __u32 n, __u16 lport, __u16 rport, __u64 total)
 {
 	const __u8 *b;
@@ -280,7 +291,10 @@ __noinline int mf_classify(struct mf_peek *pk, __u32 n, __u16 lport, __u16 rport
 		}
 	}
 
-	if (n >= 12 && (lport == 53 || rport == 53 || lport == 5353 || rport == 5353)) {
+	/* DNS on its ports, or on any port when the header looks like a query or an answer of a
+	 * handful of records (resolvers and test servers listen on others too). */
+	if (n >= 12 && ((lport == 53 || rport == 53 || lport == 5353 || rport == 5353) ||
+			(total <= 4096 && b[2] != 0xff && b[6] == 0 && b[8] == 0 && b[10] == 0))) {
 		/* Over TCP the header sits behind a 2-byte length. */
 		const __u8 *h = b;
 		__u32 hn = n;

@@ -240,7 +240,7 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 	buf->d._pad0 = 0;
 	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
 	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
-	bpf_get_current_comm(buf->d.comm, sizeof(buf->d.comm));
+	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
 
 	if (copied > MF_MAX_PAYLOAD)
 		copied = MF_MAX_PAYLOAD;

@@ -59,7 +59,7 @@ static __always_inline void mf_emit_sock(__u8 kind, struct sock *sk, __u64 inode
 	r->ev.rport = t.rport;
 	__builtin_memcpy(r->ev.laddr, t.laddr, 16);
 	__builtin_memcpy(r->ev.raddr, t.raddr, 16);
-	bpf_get_current_comm(r->ev.comm, sizeof(r->ev.comm));
+	mf_process_comm(r->ev.comm, sizeof(r->ev.comm));
 	r->ev.proto = proto;
 	__builtin_memset(r->ev._pad, 0, sizeof(r->ev._pad));
 	bpf_ringbuf_submit(r, 0);

@@ -215,7 +215,7 @@ static __noinline int mf_ssl_emit(struct mf_ssl_call *c, struct mf_ssl_conn *con
 	buf->d._pad0 = 0;
 	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
 	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
-	bpf_get_current_comm(buf->d.comm, sizeof(buf->d.comm));
+	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
 	barrier_var(l);
 	if (bpf_ringbuf_output(&mf_events, buf,
 			       sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (l & (2 * MF_MAX_PAYLOAD - 1)), 0))
@@ -348,7 +348,7 @@ static __always_inline void mf_hs_exit(long ret)
 			__builtin_memcpy(r->ev.raddr, t.raddr, 16);
 		}
 	}
-	bpf_get_current_comm(r->ev.comm, sizeof(r->ev.comm));
+	mf_process_comm(r->ev.comm, sizeof(r->ev.comm));
 	bpf_ringbuf_submit(r, 0);
 	mf_count(MF_KS_SSL_EMITTED);
 }

@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # tshark: the tests compare packet verdicts with it; tcpdump, nginx, curl, redis: recording the demo capture;
-# chromium: the datasource's browser acceptance test (npm run test:browser).
-APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools openssl chromium)
+# chromium: the datasource's browser acceptance test (npm run test:browser); mariadb, mosquitto, dnsmasq, dig:
+# the live MySQL/MQTT/DNS capture test (the -core/-base packages: binaries only, no system service).
+APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools openssl chromium
+  mariadb-server-core mariadb-client-core mosquitto mosquitto-clients dnsmasq-base bind9-dnsutils)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
