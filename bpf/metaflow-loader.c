@@ -665,7 +665,9 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct epoll_event ev, evs[32];
-	struct itimerspec its = { .it_interval = { 0, 100000000 }, .it_value = { 0, 100000000 } };
+	/* 10 ms: the BPF programs wake us only when the ring fills past a mark (mf_wake_*), so this
+	 * timer is what drains it and flushes our output in normal operation. */
+	struct itimerspec its = { .it_interval = { 0, 10000000 }, .it_value = { 0, 10000000 } };
 	int epfd, tfd, npk;
 	unsigned tick = 0, last_stats = 0, last_scan = 0;
 	bool ebpf_ok = false, pkt_ok = false;
@@ -765,11 +767,11 @@ int main(int argc, char **argv)
 		}
 		if (rb)
 			ring_buffer__consume(rb);
-		if (tick - last_stats >= 10) {
+		if (tick - last_stats >= 100) {
 			last_stats = tick;
 			write_stats();
 		}
-		if ((active & MF_ACT_SSL) && tick - last_scan >= 20) {
+		if ((active & MF_ACT_SSL) && tick - last_scan >= 200) {
 			last_scan = tick;
 			mf_ssl_scan();
 		}

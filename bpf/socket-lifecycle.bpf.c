@@ -62,7 +62,7 @@ static __always_inline void mf_emit_sock(__u8 kind, struct sock *sk, __u64 inode
 	mf_process_comm(r->ev.comm, sizeof(r->ev.comm));
 	r->ev.proto = proto;
 	__builtin_memset(r->ev._pad, 0, sizeof(r->ev._pad));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, mf_wake_after(sizeof(*r)));
 	mf_count(MF_KS_LC_EMITTED);
 }
 

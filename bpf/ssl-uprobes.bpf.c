@@ -218,7 +218,8 @@ static __noinline int mf_ssl_emit(struct mf_ssl_call *c, struct mf_ssl_conn *con
 	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
 	barrier_var(l);
 	if (bpf_ringbuf_output(&mf_events, buf,
-			       sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (l & (2 * MF_MAX_PAYLOAD - 1)), 0))
+			       sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (l & (2 * MF_MAX_PAYLOAD - 1)),
+			       mf_wake_before(sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + l)))
 		mf_count(MF_KS_SSL_RB_DROP);
 	else
 		mf_count(MF_KS_SSL_EMITTED);
@@ -349,7 +350,7 @@ static __always_inline void mf_hs_exit(long ret)
 		}
 	}
 	mf_process_comm(r->ev.comm, sizeof(r->ev.comm));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, mf_wake_after(sizeof(*r)));
 	mf_count(MF_KS_SSL_EMITTED);
 }
 
@@ -457,7 +458,7 @@ static __always_inline void mf_candidate(__u32 pid, __u32 reason)
 	r->c.pid = pid;
 	r->c.reason = reason;
 	r->c.ts_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, mf_wake_after(sizeof(*r)));
 }
 
 /* Catching the mmap lets the loader attach while ld.so is still loading,

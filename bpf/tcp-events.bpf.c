@@ -63,7 +63,7 @@ static __always_inline struct mf_tcp_rec *mf_tcp_reserve(__u32 kind, const void 
 
 static __always_inline void mf_tcp_submit(struct mf_tcp_rec *r)
 {
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, mf_wake_after(sizeof(*r)));
 	mf_count(MF_KS_TCP_EMITTED);
 }
 
