@@ -41,6 +41,11 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     roles: { gateway },
     ownPorts: opts.api ? [opts.apiPort] : [],
   });
+  // Signals are taken from now on: a stop asked for during start-up waits for it, then stops cleanly.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   await agent.start();
   let api: Awaited<ReturnType<typeof startApiServer>> | undefined;
   if (opts.api) {
@@ -48,10 +53,7 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     api = await startApiServer(new QueryService(store, { version: opts.version }), { host: opts.apiHost, port: opts.apiPort, token });
     process.stderr.write(`metaflow agent: capturing; query API on ${api.url}\n`);
   } else process.stderr.write('metaflow agent: capturing\n');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopped;
   process.stderr.write('metaflow agent: stopping: detaching probes and storing what is open\n');
   const summary = await agent.stop();
   await api?.app.close();
@@ -59,7 +61,13 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
   process.stderr.write(
     `metaflow agent: stopped. ${summary.packets} packets, ${summary.socketEvents} socket events, ${summary.requestRecords} requests; ` +
       `${summary.flowsOpenAtStop} flows and ${summary.socketsOpenAtStop} sockets were open and are stored with their pending requests; ` +
-      `${summary.kernelDrops} records lost in the kernel, ${summary.storeRowsDropped} rows dropped by the store, ${summary.loaderRestarts} loader restarts\n`,
+      `${summary.kernelDrops} records lost in the kernel (${lossDetail(summary)}), ${summary.storeRowsDropped} rows dropped by the store, ${summary.loaderRestarts} loader restarts\n`,
   );
   return 0;
+}
+
+function lossDetail(s: { loaderStats?: { dataRingDrops: number; lifecycleRingDrops: number; tcpRingDrops: number; sslRingDrops: number; packetsDropped: number; packetsReceived: number } }): string {
+  const l = s.loaderStats;
+  if (!l) return 'no loader statistics';
+  return `eBPF ring ${l.dataRingDrops + l.lifecycleRingDrops + l.tcpRingDrops + l.sslRingDrops}, packet ring ${l.packetsDropped} of ${l.packetsReceived} packets`;
 }

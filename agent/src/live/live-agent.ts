@@ -266,8 +266,16 @@ export class LiveAgent {
     return s ? s.dataRingDrops + s.lifecycleRingDrops + s.tcpRingDrops + s.sslRingDrops + s.packetsDropped : 0;
   }
 
+  private droppedReported = 0;
+
   private tick(): void {
     const nowUs = Date.now() * 1000;
+    const dropped = this.writer.stats.rowsDropped;
+    if (dropped > this.droppedReported) {
+      // The store fell behind by more than the buffer holds: say so while it happens.
+      this.log(`store behind: ${dropped - this.droppedReported} rows dropped in the last second (${dropped} in all)`);
+      this.droppedReported = dropped;
+    }
     this.tracker.tick(nowUs);
     this.sockets.expire(nowUs, 300_000_000);
     this.socketOut.beginSecond(Math.floor(nowUs / 1e6));
