@@ -272,7 +272,7 @@ export interface AgentSummary {
 /** The `metaflow agent: stopped. …` line of agent-command.ts. */
 export function parseSummary(stderr: string): AgentSummary | undefined {
   const m =
-    /stopped\. (\d+) packets, (\d+) socket events, (\d+) requests;.*?(\d+) records lost in the kernel, (\d+) rows dropped by the store, (\d+) loader restarts/.exec(
+    /stopped\. (\d+) packets, (\d+) socket events, (\d+) requests;.*?(\d+) records lost in the kernel(?: \([^)]*\))?, (\d+) rows dropped by the store, (\d+) loader restarts/.exec(
       stderr,
     );
   if (!m) return undefined;
