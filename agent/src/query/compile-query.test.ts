@@ -12,9 +12,10 @@ function compile(q: Partial<StructuredQuery>): ReturnType<typeof compileQuery> {
 
 test('a counter sums per bucket; the time range and bucket come from the query', () => {
   const c = compile({ step: 300 });
-  assert.match(c.sql, /^SELECT toUnixTimestamp\(toStartOfInterval\(`time`, INTERVAL 300 SECOND\)\) AS `__time`, sum\(`request`\) AS `__m0`/);
+  assert.match(c.sql, /^SELECT arraySort\(groupArray\(\(`__time`, `__m0`\)\)\) AS `__points`\nFROM \(\nSELECT /, 'a row per series, its points sorted by time');
+  assert.match(c.pointsSql ?? '', /^SELECT toUnixTimestamp\(toStartOfInterval\(`time`, INTERVAL 300 SECOND\)\) AS `__time`, sum\(`request`\) AS `__m0`/);
   assert.match(c.sql, /FROM flow_metrics\.application_1m\n/);
-  assert.match(c.sql, /GROUP BY `__time`\nORDER BY `__time`\nLIMIT 100001$/, 'time series: the maximum, plus one row that tells a cut result');
+  assert.match(c.pointsSql ?? '', /GROUP BY `__time`\nORDER BY `__time`\nLIMIT 100001$/, 'time series: the maximum, plus one row that tells a cut result');
   assert.deepEqual(c.params, { from: (NOW - 6 * HOUR) / 1000, to: NOW / 1000 });
   assert.ok(c.sql.includes('`time` < toDateTime({to:UInt32})'), 'the range is half-open');
 });

@@ -28,6 +28,8 @@ export interface CompiledQuery {
   bucketSeconds: number;
   /** Rows asked for; the SQL fetches one more to tell a cut result. */
   limit: number;
+  /** Time series: the per-point query that `sql` folds into one row per series. */
+  pointsSql?: string;
 }
 
 /** A per-row aggregate and how partial results of it combine in an outer query. */
@@ -259,7 +261,15 @@ export function compileQuery(q: ValidQuery): CompiledQuery {
     order +
     // One row more than asked tells whether the result was cut.
     `\nLIMIT ${q.limit + 1}`;
-  return { sql, params, columns, format: q.format, bucketSeconds: q.bucketSeconds, limit: q.limit };
+  if (!series) return { sql, params, columns, format: q.format, bucketSeconds: q.bucketSeconds, limit: q.limit };
+  // A time series comes back as one row per series with its points sorted by time: building
+  // frames from a few arrays costs far less than from a row per point (measured on 200 series
+  // of a day at 5 minutes: the per-row frames cost as much as the query itself).
+  const point = `(\`__time\`, ${q.metrics.map((_, i) => ident(metricKey(i))).join(', ')})`;
+  const bySeries =
+    `SELECT ${[...tags, `arraySort(groupArray(${point})) AS \`__points\``].join(', ')}\nFROM (\n${sql}\n)` +
+    (tags.length ? `\nGROUP BY ${tags.join(', ')}\nORDER BY ${tags.join(', ')}` : '');
+  return { sql: bySeries, pointsSql: sql, params, columns, format: q.format, bucketSeconds: q.bucketSeconds, limit: q.limit };
 }
 
 function literal(value: unknown): string {
@@ -273,8 +283,8 @@ function literal(value: unknown): string {
  * dashboard) and the other parameters written in as literals. For users who start from the
  * builder's query and edit it.
  */
-export function runnableSql(compiled: Pick<CompiledQuery, 'sql' | 'params'>): string {
-  return compiled.sql
+export function runnableSql(compiled: Pick<CompiledQuery, 'sql' | 'params' | 'pointsSql'>): string {
+  return (compiled.pointsSql ?? compiled.sql)
     .replace(/toDateTime\(\{from:UInt32\}\)/g, '$__fromTime')
     .replace(/toDateTime\(\{to:UInt32\}\)/g, '$__toTime')
     .replace(/\{(\w+):[^}]+\}/g, (m, name: string) => (name in compiled.params ? literal(compiled.params[name]) : m));

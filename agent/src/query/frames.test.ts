@@ -16,9 +16,14 @@ test('time series: one frame per group with labels and units', () => {
       ],
     }),
     [
-      { __time: 60, service: 'a', request: '3', rrt_p50: 6 },
-      { __time: 60, service: 'b', request: '1', rrt_p50: null },
-      { __time: 120, service: 'a', request: '5', rrt_p50: 12 },
+      {
+        service: 'a',
+        __points: [
+          [60, '3', 6],
+          [120, '5', 12],
+        ],
+      },
+      { service: 'b', __points: [[60, '1', null]] },
     ],
   );
   assert.equal(frames.length, 2);

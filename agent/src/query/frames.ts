@@ -37,9 +37,11 @@ function tagValue(column: OutputColumn, raw: unknown): string | number {
 const isNumberColumn = (c: OutputColumn): boolean => c.role === 'metric' || (c.type !== undefined && /^U?Int\d+$/.test(c.type));
 
 export function toFrames(compiled: CompiledQuery, fetched: Record<string, unknown>[]): Frame[] {
-  // The SQL asks for one row more than the limit: its presence means the result was cut.
-  const truncated = fetched.length > compiled.limit;
-  const rows = truncated ? fetched.slice(0, compiled.limit) : fetched;
+  // The SQL asks for one row (point) more than the limit: its presence means the result was cut.
+  const series = compiled.format === 'time_series';
+  const points = series ? fetched.reduce((n, r) => n + ((r.__points as unknown[] | undefined)?.length ?? 0), 0) : fetched.length;
+  const truncated = points > compiled.limit;
+  const rows = truncated && !series ? fetched.slice(0, compiled.limit) : fetched;
   const frames = buildFrames(compiled, rows);
   if (truncated && frames[0]) {
     frames[0].meta = { ...frames[0].meta, notices: [{ severity: 'warning', text: `only the first ${compiled.limit} rows are shown: raise the limit or narrow the query` }] };
@@ -61,31 +63,21 @@ function buildFrames(compiled: CompiledQuery, rows: Record<string, unknown>[]): 
     }));
     return [{ fields, meta: { ...meta, preferredVisualisationType: 'table' } }];
   }
-  // One frame per series, in the order series first appear (rows come sorted by time). The
-  // series key joins the tag values with a separator no value holds (NUL is not in ClickHouse
-  // tags we write), which costs far less per row than serialising a labels object.
-  const series = new Map<string, { values: (string | number)[]; times: number[]; metrics: (number | null)[][] }>();
-  for (const r of rows) {
-    let key = '';
-    for (const t of tags) key += String(r[t.name]) + '\u0000';
-    let s = series.get(key);
-    if (!s) series.set(key, (s = { values: tags.map((t) => tagValue(t, r[t.name])), times: [], metrics: metrics.map(() => []) }));
-    s.times.push(Number(r.__time) * 1000);
-    for (let i = 0; i < metrics.length; i++) s.metrics[i].push(metricValue(r[metrics[i].key ?? metrics[i].name]));
-  }
-  if (series.size === 0) series.set('', { values: [], times: [], metrics: metrics.map(() => []) });
-  return [...series.values()].map((s) => {
+  // One frame per series: the SQL returns a row per series with its points, (time, metrics…)
+  // tuples sorted by time.
+  const frames = rows.map((r) => {
     const labels: Record<string, string> = {};
-    tags.forEach((t, i) => (labels[t.name] = String(s.values[i] ?? '')));
+    for (const t of tags) labels[t.name] = String(tagValue(t, r[t.name]));
+    const points = (r.__points as unknown[][] | undefined) ?? [];
     const name = Object.values(labels).join(' ');
     return {
       ...(name ? { name } : {}),
       fields: [
-        { name: 'time', type: 'time' as const, values: s.times },
+        { name: 'time', type: 'time' as const, values: points.map((p) => Number(p[0]) * 1000) },
         ...metrics.map((m, i) => ({
           name: m.name,
           type: 'number' as const,
-          values: s.metrics[i],
+          values: points.map((p) => metricValue(p[i + 1])),
           ...(tags.length ? { labels } : {}),
           ...(m.unit ? { config: { unit: m.unit } } : {}),
         })),
@@ -93,6 +85,8 @@ function buildFrames(compiled: CompiledQuery, rows: Record<string, unknown>[]): 
       meta,
     };
   });
+  if (frames.length === 0) frames.push({ fields: [{ name: 'time', type: 'time', values: [] }, ...metrics.map((m) => ({ name: m.name, type: 'number' as const, values: [] as (number | null)[], ...(m.unit ? { config: { unit: m.unit } } : {}) }))], meta });
+  return frames;
 }
 
 const LEVEL_OF_STATUS: Record<string, string> = {
