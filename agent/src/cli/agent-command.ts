@@ -39,6 +39,8 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     packets: opts.packets,
     payloadBytes: opts.payloadBytes,
     roles: { gateway },
+    // A loader built elsewhere (a read-only checkout, a container image).
+    loaderPath: process.env.METAFLOW_LOADER,
     ownPorts: opts.api ? [opts.apiPort] : [],
   });
   // Signals are taken from now on: a stop asked for during start-up waits for it, then stops cleanly.
