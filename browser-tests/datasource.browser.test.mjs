@@ -8,12 +8,11 @@
  *
  * Needs: chromium at /usr/bin/chromium (or $CHROMIUM_PATH), the devDependency playwright-core.
  */
-/* global process, setTimeout, clearTimeout, fetch, console, URL, window, getComputedStyle -- node, and page functions that run in the browser */
+/* global process, setTimeout, fetch, console, URL, window, getComputedStyle -- node, and page functions that run in the browser */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -21,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { buildHarness, HARNESS_BUILD_DIR, HARNESS_DIR } from './harness/build.mjs';
+import { children, freePort, run, stopChild } from './harness/processes.mjs';
 import { startHarnessServer } from './harness/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -67,7 +67,6 @@ const SQL_QUERY =
 
 // ------------------------------------------------------------------ processes and cleanup
 
-const children = new Set();
 const cleanups = [];
 const timings = {};
 const results = [];
@@ -82,46 +81,8 @@ async function timed(name, fn) {
   }
 }
 
-function run(args, { timeoutMs }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (code === 0) resolve(output);
-      else reject(new Error(`${path.basename(args[0])} ${args[1]} exited with ${code ?? signal}:\n${output}`));
-    });
-  });
-}
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-function stopChild(child, graceMs = 5000) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** `metaflow serve` on a free loopback port; resolves once its health route answers. */
 async function startAgent(store, token) {

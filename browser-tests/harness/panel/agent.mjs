@@ -3,64 +3,23 @@
  * `metaflow serve` on a free loopback port with a random token (as the datasource test runs it).
  * Every process started here is stopped by `stop()`, and killed if the test process exits.
  */
-/* global process, setTimeout, clearTimeout, fetch -- node */
+/* global process, setTimeout, fetch -- node */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { children, freePort, run, stopChild } from '../processes.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const METAFLOW = path.join(ROOT, 'agent', 'bin', 'metaflow.js');
 export const CAPTURE = path.join(ROOT, 'fixtures', 'captures', 'demo-loopback.pcap');
 
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
 
-function run(args, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (code === 0) resolve(output);
-      else reject(new Error(`${path.basename(args[0])} ${args[1]} exited with ${code ?? signal}:\n${output}`));
-    });
-  });
-}
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-function stopChild(child, graceMs = 5000) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /**
  * Replays the demo capture and serves it. Resolves with { url, token, post(path, body), stop() }
@@ -76,7 +35,7 @@ export async function startDemoAgent() {
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    await run([METAFLOW, 'replay', CAPTURE, '--store', store, '--local-ip', '127.0.0.1,::1', '--no-progress'], 60_000);
+    await run([METAFLOW, 'replay', CAPTURE, '--store', store, '--local-ip', '127.0.0.1,::1', '--no-progress'], { timeoutMs: 60_000 });
     const port = await freePort();
     child = spawn(process.execPath, [METAFLOW, 'serve', '--store', store, '--host', '127.0.0.1', '--port', String(port), '--token', token], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);
