@@ -82,6 +82,22 @@ static __always_inline void mf_from_sockaddr(const __u8 *sa, __u8 *addr, __u16 *
 		bpf_probe_read_kernel(addr, 16, sa + 8);
 }
 
+/* The endpoints every TCP tracepoint carries under the same field names (its context struct
+ * differs per tracepoint, hence a macro). */
+#define MF_TCP_ENDPOINTS(r, ctx)                                                         \
+	do {                                                                             \
+		(r)->ev.family = (ctx)->family;                                          \
+		(r)->ev.sport = (ctx)->sport;                                            \
+		(r)->ev.dport = (ctx)->dport;                                            \
+		if ((ctx)->family == AF_INET) {                                          \
+			bpf_probe_read_kernel((r)->ev.saddr, 4, (ctx)->saddr);           \
+			bpf_probe_read_kernel((r)->ev.daddr, 4, (ctx)->daddr);           \
+		} else {                                                                 \
+			bpf_probe_read_kernel((r)->ev.saddr, 16, (ctx)->saddr_v6);       \
+			bpf_probe_read_kernel((r)->ev.daddr, 16, (ctx)->daddr_v6);       \
+		}                                                                        \
+	} while (0)
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int mf_tcp_retx(struct trace_event_raw_tcp_retransmit_skb *ctx)
 {
@@ -93,17 +109,8 @@ int mf_tcp_retx(struct trace_event_raw_tcp_retransmit_skb *ctx)
 	r = mf_tcp_reserve(MF_TE_RETRANSMIT, sk);
 	if (!r)
 		return 0;
-	r->ev.family = ctx->family;
-	r->ev.sport = ctx->sport;
-	r->ev.dport = ctx->dport;
+	MF_TCP_ENDPOINTS(r, ctx);
 	r->ev.oldstate = ctx->state;
-	if (ctx->family == AF_INET) {
-		bpf_probe_read_kernel(r->ev.saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(r->ev.daddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(r->ev.saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(r->ev.daddr, 16, ctx->daddr_v6);
-	}
 	if (bpf_core_field_exists(ctx->err))
 		r->ev.value = ctx->err;
 	mf_tcp_submit(r);
@@ -121,16 +128,7 @@ int mf_tcp_rst_rx(struct trace_event_raw_tcp_event_sk *ctx)
 	r = mf_tcp_reserve(MF_TE_RECV_RESET, sk);
 	if (!r)
 		return 0;
-	r->ev.family = ctx->family;
-	r->ev.sport = ctx->sport;
-	r->ev.dport = ctx->dport;
-	if (ctx->family == AF_INET) {
-		bpf_probe_read_kernel(r->ev.saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(r->ev.daddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(r->ev.saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(r->ev.daddr, 16, ctx->daddr_v6);
-	}
+	MF_TCP_ENDPOINTS(r, ctx);
 	mf_tcp_submit(r);
 	return 0;
 }
@@ -172,18 +170,9 @@ int mf_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	r = mf_tcp_reserve(MF_TE_STATE, sk);
 	if (!r)
 		return 0;
-	r->ev.family = ctx->family;
-	r->ev.sport = ctx->sport;
-	r->ev.dport = ctx->dport;
+	MF_TCP_ENDPOINTS(r, ctx);
 	r->ev.oldstate = ctx->oldstate;
 	r->ev.newstate = ns;
-	if (ctx->family == AF_INET) {
-		bpf_probe_read_kernel(r->ev.saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(r->ev.daddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(r->ev.saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(r->ev.daddr, 16, ctx->daddr_v6);
-	}
 	mf_tcp_submit(r);
 	return 0;
 }
