@@ -219,6 +219,15 @@ static __always_inline bool mf_tuple_from_sockaddr(struct mf_tuple *t, const voi
 	return true;
 }
 
+/* A data record being built: header, fixed part, payload. Twice the payload cap: the copy
+ * offset and the copy length are each bounded by MF_MAX_PAYLOAD, and the verifier checks their
+ * sum. Socket data and SSL plaintext each build theirs in their own scratch map. */
+struct mf_data_buf {
+	struct mf_rec_hdr hdr;
+	struct mf_data d;
+	__u8 payload[2 * MF_MAX_PAYLOAD];
+};
+
 #define MF_PEEK 16
 
 static __always_inline bool mf_is_upper(__u8 c) { return c >= 'A' && c <= 'Z'; }

@@ -44,14 +44,6 @@ struct {
 	__type(value, struct mf_args);
 } mf_data_args SEC(".maps");
 
-/* Twice the payload cap: the copy offset and the copy length are each
- * bounded by MF_MAX_PAYLOAD, and the verifier checks their sum. */
-struct mf_data_buf {
-	struct mf_rec_hdr hdr;
-	struct mf_data d;
-	__u8 payload[2 * MF_MAX_PAYLOAD];
-};
-
 /* Larger than a per-CPU value may be, so a plain array indexed by CPU;
  * tracepoint programs do not migrate or nest on one CPU. */
 struct {

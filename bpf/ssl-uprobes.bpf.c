@@ -56,17 +56,11 @@ struct {
 	__type(value, __u8);
 } mf_ssl_seen SEC(".maps");
 
-struct mf_ssl_buf {
-	struct mf_rec_hdr hdr;
-	struct mf_data d;
-	__u8 payload[2 * MF_MAX_PAYLOAD];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 256);
 	__type(key, __u32);
-	__type(value, struct mf_ssl_buf);
+	__type(value, struct mf_data_buf);
 } mf_ssl_scr SEC(".maps");
 
 struct mf_hs_rec {
@@ -130,7 +124,7 @@ static __noinline int mf_ssl_emit(struct mf_ssl_call *c, struct mf_ssl_conn *con
 {
 	struct mf_peek pk = {};
 	struct mf_tuple t = {};
-	struct mf_ssl_buf *buf;
+	struct mf_data_buf *buf;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 sk = 0, ino = 0;
 	__u32 cpu, want, l, limit = mf_cfg_payload;
