@@ -8,53 +8,20 @@
  * inside Grafana's ThemeContext, and exposes `window.harness` for the test.
  */
 /* global window, document, location, fetch, URLSearchParams, requestAnimationFrame -- browser */
-import * as emotionCss from '@emotion/css';
-import * as emotionReact from '@emotion/react';
 import * as grafanaData from '@grafana/data';
 import * as grafanaUi from '@grafana/ui';
-import * as lodash from 'lodash';
 import * as React from 'react';
-import * as ReactDOM from 'react-dom';
 import * as ReactDOMClient from 'react-dom/client';
-import * as jsxRuntime from 'react/jsx-runtime';
 import * as rxjs from 'rxjs';
-import * as rxjsOperators from 'rxjs/operators';
 
 import { createAmdLoader } from './amd-loader.js';
-import { getBackendSrv, getTemplateSrv, missingExports, requestLog, templateSrv } from './grafana-runtime.js';
+import { sharedModules } from './shared-modules.js';
+import { missingExports, requestLog, templateSrv } from './grafana-runtime.js';
 
 const { CoreApp, ThemeContext, createTheme, dateTime } = grafanaData;
 const { GlobalStyles } = grafanaUi;
 const h = React.createElement;
 
-/** @grafana/runtime as the plugin sees it: what the harness implements, and a record of anything else it asks for. */
-const IGNORED_PROPS = new Set(['__esModule', 'default', 'then', 'toJSON', '$$typeof', 'constructor']);
-const runtimeModule = new Proxy(
-  { __esModule: true, getBackendSrv, getTemplateSrv },
-  {
-    get(target, prop) {
-      if (prop in target) return target[prop];
-      if (typeof prop === 'string' && !IGNORED_PROPS.has(prop) && !missingExports.includes(prop)) missingExports.push(prop);
-      return undefined;
-    },
-  },
-);
-
-/** Grafana's shared dependencies (public/app/features/plugins/loader/sharedDependencies.ts), those this harness has. */
-const registry = {
-  react: React,
-  'react-dom': ReactDOM,
-  'react-dom/client': ReactDOMClient,
-  'react/jsx-runtime': jsxRuntime,
-  '@grafana/data': grafanaData,
-  '@grafana/ui': grafanaUi,
-  '@grafana/runtime': runtimeModule,
-  rxjs,
-  'rxjs/operators': rxjsOperators,
-  lodash,
-  '@emotion/css': emotionCss,
-  '@emotion/react': emotionReact,
-};
 
 const harness = {
   ready: false,
@@ -185,7 +152,7 @@ async function boot() {
   // What Grafana's boot data holds about the data sources: no secrets, only which are set.
   const settings = await (await fetch('api/harness/datasources')).json();
   harness.instanceSettings = settings;
-  const importModule = createAmdLoader(registry);
+  const importModule = createAmdLoader(sharedModules);
   const meta = settings[0].meta;
   const pluginExports = await importModule(meta.module);
   const plugin = pluginExports.plugin;

@@ -10,51 +10,20 @@
  * `${__from}`, `${__to}`), dashboard variables and formats. `window.harness` drives it.
  */
 /* global window, document, location, URLSearchParams, requestAnimationFrame, performance -- browser */
-import * as emotionCss from '@emotion/css';
-import * as emotionReact from '@emotion/react';
 import * as grafanaData from '@grafana/data';
 import * as grafanaUi from '@grafana/ui';
 import * as lodash from 'lodash';
 import * as React from 'react';
-import * as ReactDOM from 'react-dom';
 import * as ReactDOMClient from 'react-dom/client';
-import * as jsxRuntime from 'react/jsx-runtime';
-import * as rxjs from 'rxjs';
-import * as rxjsOperators from 'rxjs/operators';
 
 import { createAmdLoader } from '../amd-loader.js';
-import { getBackendSrv, getTemplateSrv, missingExports, templateSrv } from '../grafana-runtime.js';
+import { sharedModules } from '../shared-modules.js';
+import { missingExports, templateSrv } from '../grafana-runtime.js';
 
 const { ThemeContext, createTheme, dateTime, applyFieldOverrides, toDataFrame, EventBusSrv, LoadingState } = grafanaData;
 const { GlobalStyles } = grafanaUi;
 const h = React.createElement;
 
-const IGNORED_PROPS = new Set(['__esModule', 'default', 'then', 'toJSON', '$$typeof', 'constructor']);
-const runtimeModule = new Proxy(
-  { __esModule: true, getBackendSrv, getTemplateSrv },
-  {
-    get(target, prop) {
-      if (prop in target) return target[prop];
-      if (typeof prop === 'string' && !IGNORED_PROPS.has(prop) && !missingExports.includes(prop)) missingExports.push(prop);
-      return undefined;
-    },
-  },
-);
-
-const registry = {
-  react: React,
-  'react-dom': ReactDOM,
-  'react-dom/client': ReactDOMClient,
-  'react/jsx-runtime': jsxRuntime,
-  '@grafana/data': grafanaData,
-  '@grafana/ui': grafanaUi,
-  '@grafana/runtime': runtimeModule,
-  rxjs,
-  'rxjs/operators': rxjsOperators,
-  lodash,
-  '@emotion/css': emotionCss,
-  '@emotion/react': emotionReact,
-};
 
 const harness = {
   ready: false,
@@ -286,7 +255,7 @@ async function boot() {
   if (!id) throw new Error('no ?plugin=<panel plugin id>');
   const base = `public/plugins/${id}/`;
   const meta = await (await window.fetch(`${base}plugin.json`)).json();
-  const importModule = createAmdLoader(registry);
+  const importModule = createAmdLoader(sharedModules);
   const exports = await importModule(`${base}module.js`);
   plugin = exports.plugin;
   if (!plugin || !plugin.panel) throw new Error(`${base}module.js exports no PanelPlugin`);
