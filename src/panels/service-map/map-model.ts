@@ -46,10 +46,8 @@ export interface MapNode {
   row: number;
 }
 
-export interface MapEdge {
-  id: string;
-  source: string;
-  target: string;
+/** The health an edge carries (SPEC §6). */
+export interface EdgeStats {
   requestRate: number | null;
   errorRatio: number | null;
   timeoutRatio: number | null;
@@ -62,6 +60,12 @@ export interface MapEdge {
   rtt: number | null;
   retransRatio: number | null;
   connectionFailures: number;
+}
+
+export interface MapEdge extends EdgeStats {
+  id: string;
+  source: string;
+  target: string;
   tapSide: string;
   seenAt: string[];
   /** Ids of the query's edges in this edge (one unless grouped). */
@@ -226,18 +230,6 @@ export function levelOf(subtitles: string[]): MapLevel {
 }
 
 // ------------------------------------------------------------------ edges
-
-interface EdgeStats {
-  requestRate: number | null;
-  errorRatio: number | null;
-  timeoutRatio: number | null;
-  rrtAvg: number | null;
-  rrtP99: number | null;
-  bytes: number | null;
-  rtt: number | null;
-  retransRatio: number | null;
-  connectionFailures: number;
-}
 
 interface RawEdge extends EdgeStats {
   id: string;
