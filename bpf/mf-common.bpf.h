@@ -228,6 +228,18 @@ struct mf_data_buf {
 	__u8 payload[2 * MF_MAX_PAYLOAD];
 };
 
+/* Sends a data record with `len` payload bytes (≤ MF_MAX_PAYLOAD); non-zero when the ring was
+ * full. The verifier loses the bound of `len` through the copy loops: the mask restores it, and
+ * the barrier stops clang from dropping the mask as redundant. */
+static __always_inline long mf_data_output(struct mf_data_buf *buf, __u32 len)
+{
+	__u64 size = sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + len;
+
+	barrier_var(len);
+	return bpf_ringbuf_output(&mf_events, buf, sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (len & (2 * MF_MAX_PAYLOAD - 1)),
+				  mf_wake_before(size));
+}
+
 #define MF_PEEK 16
 
 static __always_inline bool mf_is_upper(__u8 c) { return c >= 'A' && c <= 'Z'; }

@@ -241,12 +241,7 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 	buf->d.flags = flags;
 	buf->d.payload_len = copied;
 	buf->hdr.len = sizeof(struct mf_data) + copied;
-	/* copied <= MF_MAX_PAYLOAD already; the verifier loses that through the
-	 * loop, and the barrier stops clang from dropping the mask as redundant. */
-	barrier_var(copied);
-	if (bpf_ringbuf_output(&mf_events, buf,
-			       sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (copied & (2 * MF_MAX_PAYLOAD - 1)),
-			       mf_wake_before(sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + copied)))
+	if (mf_data_output(buf, copied))
 		mf_count(MF_KS_DATA_RB_DROP);
 	else
 		mf_count(MF_KS_DATA_EMITTED);

@@ -210,10 +210,7 @@ static __noinline int mf_ssl_emit(struct mf_ssl_call *c, struct mf_ssl_conn *con
 	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
 	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
 	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
-	barrier_var(l);
-	if (bpf_ringbuf_output(&mf_events, buf,
-			       sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + (l & (2 * MF_MAX_PAYLOAD - 1)),
-			       mf_wake_before(sizeof(struct mf_rec_hdr) + sizeof(struct mf_data) + l)))
+	if (mf_data_output(buf, l))
 		mf_count(MF_KS_SSL_RB_DROP);
 	else
 		mf_count(MF_KS_SSL_EMITTED);
