@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { buildHarness, HARNESS_BUILD_DIR, HARNESS_DIR } from './harness/build.mjs';
-import { children, freePort, run, stopChild } from './harness/processes.mjs';
+import { children, freePort, requireFiles, run, stopChild } from './harness/processes.mjs';
 import { startHarnessServer } from './harness/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -177,13 +177,11 @@ async function pick(label, text) {
 
 before(
   async () => {
-    for (const [what, file] of [
+    requireFiles([
       ['the built plugin (npm run build)', path.join(PLUGIN_DIR, 'module.js')],
       ['the built agent (npm run build)', path.join(ROOT, 'agent', 'dist', 'cli', 'main.js')],
       ['Chromium (apt-get install chromium, or set CHROMIUM_PATH)', CHROMIUM],
-    ]) {
-      if (!existsSync(file)) throw new Error(`missing ${what}: ${file}`);
-    }
+    ]);
     tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-browser-'));
     const store = path.join(tmpDir, 'store');
     token = randomBytes(18).toString('base64url');

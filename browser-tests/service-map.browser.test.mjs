@@ -11,7 +11,7 @@
  */
 /* global process, console, window, document, getComputedStyle, CSS -- node, and page functions that run in the browser */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -20,6 +20,7 @@ import { chromium } from 'playwright-core';
 
 import { startHarnessServer } from './harness/server.mjs';
 import { startDemoAgent } from './harness/panel/agent.mjs';
+import { requireFiles } from './harness/processes.mjs';
 import { buildPanelHarness, PANEL_HARNESS_BUILD_DIR, PANEL_HARNESS_DIR } from './harness/panel/build.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -103,13 +104,11 @@ function exploreState(href) {
 
 before(
   async () => {
-    for (const [what, file] of [
+    requireFiles([
       ['the built panel (npm run build)', path.join(PLUGIN_DIR, 'module.js')],
       ['the built agent (npm run build)', path.join(ROOT, 'agent', 'dist', 'cli', 'main.js')],
       ['Chromium (apt-get install chromium, or set CHROMIUM_PATH)', CHROMIUM],
-    ]) {
-      if (!existsSync(file)) throw new Error(`missing ${what}: ${file}`);
-    }
+    ]);
     tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-servicemap-browser-'));
     const [bundle, started] = await Promise.all([timed('harness bundle', () => buildPanelHarness()), timed('agent (replay, serve)', () => startDemoAgent())]);
     agent = started;

@@ -15,6 +15,7 @@ import * as ReactDOMClient from 'react-dom/client';
 import * as rxjs from 'rxjs';
 
 import { createAmdLoader } from './amd-loader.js';
+import { collectPageErrors, errorBoundary } from './page-errors.js';
 import { sharedModules } from './shared-modules.js';
 import { missingExports, requestLog, templateSrv } from './grafana-runtime.js';
 
@@ -34,24 +35,8 @@ const harness = {
   missingRuntimeExports: missingExports,
 };
 window.harness = harness;
-window.addEventListener('error', (e) => harness.errors.push(`error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) => harness.errors.push(`unhandled rejection: ${e.reason?.message ?? String(e.reason)}`));
-
-class ErrorBoundary extends React.Component {
-  constructor(props) {
-    super(props);
-    this.state = { error: undefined };
-  }
-  static getDerivedStateFromError(error) {
-    return { error };
-  }
-  componentDidCatch(error) {
-    harness.errors.push(`render: ${error?.stack ?? error}`);
-  }
-  render() {
-    return this.state.error ? h('pre', { role: 'alert', 'data-testid': 'harness-render-error' }, String(this.state.error)) : this.props.children;
-  }
-}
+collectPageErrors(harness.errors);
+const ErrorBoundary = errorBoundary(harness.errors);
 
 function timeRange(from, to) {
   return { from: dateTime(from), to: dateTime(to), raw: { from: dateTime(from), to: dateTime(to) } };

@@ -4,6 +4,7 @@
  */
 /* global process, setTimeout, clearTimeout -- node */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,4 +58,11 @@ export function stopChild(child, graceMs = 5000) {
     });
     child.kill('SIGTERM');
   });
+}
+
+/** Fails with what to do when something a browser test needs was not built or installed. */
+export function requireFiles(entries) {
+  for (const [what, file] of entries) {
+    if (!existsSync(file)) throw new Error(`missing ${what}: ${file}`);
+  }
 }

@@ -31,7 +31,7 @@ function inputsHash() {
     .filter((f) => f === 'page.js' || f === 'index.html' || f === 'build.mjs')
     .sort()
     .map((f) => path.join(here, f));
-  const shared = ['amd-loader.js', 'grafana-runtime.js', 'shared-modules.js', 'webpack.config.mjs'].map((f) => path.join(here, '..', f));
+  const shared = ['amd-loader.js', 'grafana-runtime.js', 'shared-modules.js', 'page-errors.js', 'webpack.config.mjs'].map((f) => path.join(here, '..', f));
   for (const file of [...files, ...shared, path.join(root, 'package-lock.json')]) hash.update(file).update(readFileSync(file));
   return hash.digest('hex');
 }
