@@ -33,11 +33,11 @@ import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChdbStore } from '../store/chdb-store';
-import { ensureLoader, LiveAgent } from './live-agent';
+import { has, liveSkipReason, programsHeldBy, waitForPort } from '../testing/live-servers';
+import { LiveAgent } from './live-agent';
 
 const MYSQL_PORT = 16306;
 const MQTT_PORT = 18883;
@@ -45,34 +45,10 @@ const DNS_PORT = 15353;
 
 const BINARIES = ['mariadbd', 'mariadb-install-db', 'mariadb', 'mosquitto', 'mosquitto_passwd', 'mosquitto_pub', 'mosquitto_sub', 'dnsmasq', 'dig'];
 
-function has(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
 
-function whyNot(): string | undefined {
-  if (process.getuid?.() !== 0) return 'live capture needs root';
-  for (const c of BINARIES) if (!has(c)) return `${c} is not installed (scripts/setup.sh installs it)`;
-  if (!ensureLoader()) return 'the eBPF loader is not built and could not be built (bash bpf/install-deps.sh && make -C bpf)';
-  return undefined;
-}
 
-const skip = whyNot();
+const skip = liveSkipReason(BINARIES);
 
-async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`the server for port ${port} exited (${child.exitCode}): ${log()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}: ${log()}`);
-}
 
 /** Runs a client; its exit status is part of the workload (refusals exit non-zero). */
 function run(command: string, args: string[], input?: string): { status: number | null; out: string } {
@@ -308,8 +284,7 @@ log_dest stderr
       assert.equal(summary.kernelDrops, 0, `kernel drops: ${JSON.stringify(summary.loaderStats, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
       if (has('bpftool')) {
         // Programs held by this agent's loader (another agent on the host may hold its own).
-        const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { name?: string; pids?: { pid: number }[] }[];
-        assert.deepEqual(progs.filter((p) => (p.pids ?? []).some((x) => agent.loaderPids.includes(x.pid))).map((p) => p.name), []);
+        assert.deepEqual(programsHeldBy(agent.loaderPids), []);
       }
     });
   } finally {

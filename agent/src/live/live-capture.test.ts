@@ -10,43 +10,20 @@ import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChdbStore } from '../store/chdb-store';
-import { ensureLoader, LiveAgent } from './live-agent';
+import { has, liveSkipReason, programsHeldBy, waitForPort } from '../testing/live-servers';
+import { LiveAgent } from './live-agent';
 
 const HTTP_PORT = 18281;
 const HTTPS_PORT = 18643;
 const REDIS_PORT = 16481;
 
-function has(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
 
-function whyNot(): string | undefined {
-  if (process.getuid?.() !== 0) return 'live capture needs root';
-  for (const c of ['nginx', 'curl', 'redis-server', 'redis-cli', 'openssl']) if (!has(c)) return `${c} is not installed (scripts/setup.sh installs it)`;
-  if (!ensureLoader()) return 'the eBPF loader is not built and could not be built (bash bpf/install-deps.sh && make -C bpf)';
-  return undefined;
-}
 
-const skip = whyNot();
+const skip = liveSkipReason(['nginx', 'curl', 'redis-server', 'redis-cli', 'openssl']);
 
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 test('live capture of nginx (HTTP, HTTPS) and redis with curl and redis-cli', { skip: skip ?? false, timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'metaflow-live-'));
@@ -144,9 +121,7 @@ http {
     // Nothing of ours is left in the kernel: no program is held by a loader of this agent (another
     // agent on the host may hold its own).
     if (has('bpftool')) {
-      const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { name?: string; pids?: { pid: number }[] }[];
-      const ours = progs.filter((p) => (p.pids ?? []).some((x) => agent.loaderPids.includes(x.pid)));
-      assert.deepEqual(ours.map((p) => p.name), [], 'no program of the agent left after it stopped');
+      assert.deepEqual(programsHeldBy(agent.loaderPids), [], 'no program of the agent left after it stopped');
       assert.ok(agent.loaderPids.length > 0);
     }
   } finally {
