@@ -10,6 +10,11 @@ const swcTransform = base.transform['^.+\\.(t|j)sx?$'];
 
 module.exports = {
   ...base,
+  // yaml's package points jsdom at its browser build (ES modules); tests read YAML in Node terms.
+  moduleNameMapper: {
+    ...base.moduleNameMapper,
+    '^yaml$': require('path').join(__dirname, 'node_modules/yaml/dist/index.js'),
+  },
   transform: {
     ...base.transform,
     '^.+\\.mjs$': swcTransform,

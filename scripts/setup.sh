@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 # tshark: the tests compare packet verdicts with it; tcpdump, nginx, curl, redis: recording the demo capture;
 # chromium: the datasource's browser acceptance test (npm run test:browser); mariadb, mosquitto, dnsmasq, dig:
-# the live MySQL/MQTT/DNS capture test (the -core/-base packages: binaries only, no system service).
+# the live MySQL/MQTT/DNS capture test (the -core/-base packages: binaries only, no system service);
+# prometheus (and its promtool): the /metrics acceptance test, which runs its own instance on a free
+# loopback port (Debian's package also enables a system service on :9090; the test does not use it).
 APT_PACKAGES=(tshark tcpdump curl nginx-light redis-server redis-tools openssl chromium
-  mariadb-server-core mariadb-client-core mosquitto mosquitto-clients dnsmasq-base bind9-dnsutils)
+  mariadb-server-core mariadb-client-core mosquitto mosquitto-clients dnsmasq-base bind9-dnsutils prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
+import { parse as parseYaml } from 'yaml';
 
 import { validateQuery } from '../agent/src/query/structured-query';
 import { migrateQuery } from './datasource/query-migration';
@@ -47,5 +48,49 @@ describe('provisioned dashboards', () => {
         }
       });
     }
+  }
+});
+
+interface AlertQuery {
+  refId: string;
+  datasourceUid: string;
+  relativeTimeRange?: { from: number; to: number };
+  model: Record<string, unknown> & { refId: string; expression?: string; type?: string };
+}
+
+describe('provisioned alert rules', () => {
+  const rulesFile = parseYaml(readFileSync(join(__dirname, '../provisioning/alerting/metaflow-rules.yaml'), 'utf8')) as {
+    groups: Array<{ name: string; rules: Array<{ uid: string; title: string; condition: string; data: AlertQuery[] }> }>;
+  };
+  const datasources = parseYaml(readFileSync(join(__dirname, '../provisioning/datasources/metaflow.yaml'), 'utf8')) as { datasources: Array<{ uid: string }> };
+  const plugin = JSON.parse(readFileSync(join(__dirname, 'datasource/plugin.json'), 'utf8')) as Record<string, unknown>;
+  const rules = rulesFile.groups.flatMap((g) => g.rules);
+
+  it('the data source declares the backend that evaluates them', () => {
+    expect(plugin).toMatchObject({ backend: true, alerting: true, executable: 'gpx_metaflow' });
+  });
+
+  it('covers error ratio, p99 response time and connection failures', () => {
+    expect(rules.map((r) => r.uid).sort()).toEqual(['metaflow-connection-failures', 'metaflow-error-ratio', 'metaflow-p99-response-time']);
+  });
+
+  for (const rule of rules) {
+    it(`${rule.title}: MetaFlow queries are valid, expressions refer to existing queries`, () => {
+      const refIds = new Set(rule.data.map((d) => d.refId));
+      expect(refIds.has(rule.condition)).toBe(true);
+      for (const d of rule.data) {
+        expect(d.model.refId).toBe(d.refId);
+        if (d.datasourceUid === '__expr__') {
+          const referenced = (d.model.expression ?? '').match(/[A-Z]\w*/g) ?? [];
+          for (const r of referenced) expect(refIds).toContain(r);
+          continue;
+        }
+        expect(datasources.datasources.map((ds) => ds.uid)).toContain(d.datasourceUid);
+        expect(d.relativeTimeRange?.from).toBeGreaterThan(0);
+        const q = migrateQuery(d.model as unknown as MetaFlowQuery & Record<string, unknown>);
+        const request = buildStructuredRequest(q, { from: 0, to: 300_000, intervalMs: 60_000, replace: (t) => t, expand: (t) => [t] });
+        expect(() => validateQuery(request, 300_000)).not.toThrow();
+      }
+    });
   }
 });

@@ -5,21 +5,23 @@
  * (public/plugins/metaflow-datasource/module.js, i.e. dist/datasource/module.js) with the AMD
  * loader, instantiates `plugin.DataSourceClass` for each configured data source (settings from the
  * harness server, which keeps the token to itself like Grafana), renders the plugin's QueryEditor
- * inside Grafana's ThemeContext, and exposes `window.harness` for the test.
+ * inside Grafana's ThemeContext, and exposes `window.harness` for the test. The Grafana host pieces
+ * are the service-map preview's (preview/host/).
  */
 /* global window, document, location, fetch, URLSearchParams, requestAnimationFrame -- browser */
 import * as grafanaData from '@grafana/data';
 import * as grafanaUi from '@grafana/ui';
 import * as React from 'react';
 import * as ReactDOMClient from 'react-dom/client';
-import * as rxjs from 'rxjs';
 
-import { createAmdLoader } from './amd-loader.js';
-import { collectPageErrors, errorBoundary } from './page-errors.js';
-import { sharedModules } from './shared-modules.js';
-import { missingExports, requestLog, templateSrv } from './grafana-runtime.js';
+import { createAmdLoader } from '../../preview/host/amd-loader.js';
+import { loadDataSources, queryRequest, runRequest } from '../../preview/host/datasource-host.js';
+import { missingExports, requestLog, templateSrv } from '../../preview/host/grafana-runtime.js';
+import { collectPageErrors, errorBoundary } from '../../preview/host/page-errors.js';
+import { sharedModules } from '../../preview/host/shared-modules.js';
+import { absoluteTimeRange } from '../../preview/host/time-range.js';
 
-const { CoreApp, ThemeContext, createTheme, dateTime } = grafanaData;
+const { CoreApp, ThemeContext, createTheme } = grafanaData;
 const { GlobalStyles } = grafanaUi;
 const h = React.createElement;
 
@@ -37,10 +39,6 @@ const harness = {
 window.harness = harness;
 collectPageErrors(harness.errors);
 const ErrorBoundary = errorBoundary(harness.errors);
-
-function timeRange(from, to) {
-  return { from: dateTime(from), to: dateTime(to), raw: { from: dateTime(from), to: dateTime(to) } };
-}
 
 function App({ datasource, initialQuery, range }) {
   const [query, setQuery] = React.useState(initialQuery);
@@ -91,32 +89,11 @@ function serialiseFrames(frames) {
   }));
 }
 
-function awaitResponse(result) {
-  if (result && typeof result.subscribe === 'function') return rxjs.lastValueFrom(result);
-  return Promise.resolve(result);
-}
-
-let requestCounter = 0;
-
 /** Runs queries like a panel: a DataQueryRequest over a time range, the response serialised. */
 harness.runQuery = async (query, { uid, from, to, intervalMs = 60_000 } = {}) => {
   const ds = harness.instances[uid ?? harness.defaultUid];
-  const targets = (Array.isArray(query) ? query : [query]).map((q, i) => ({ refId: String.fromCharCode(65 + i), datasource: ds.getRef(), ...q }));
-  const interval = `${Math.round(intervalMs / 1000)}s`;
-  const request = {
-    requestId: `Q${++requestCounter}`,
-    app: CoreApp.Dashboard,
-    range: timeRange(from ?? harness.range.from.valueOf(), to ?? harness.range.to.valueOf()),
-    interval,
-    intervalMs,
-    maxDataPoints: 1000,
-    scopedVars: { __interval: { text: interval, value: interval }, __interval_ms: { text: String(intervalMs), value: intervalMs } },
-    targets,
-    timezone: 'utc',
-    startTime: Date.now(),
-    filters: [],
-  };
-  const response = await awaitResponse(ds.query(request));
+  const range = absoluteTimeRange(from ?? harness.range.from.valueOf(), to ?? harness.range.to.valueOf());
+  const response = await runRequest(ds, queryRequest(ds, Array.isArray(query) ? query : [query], range, { intervalMs }));
   return { data: serialiseFrames(response.data ?? []), errors: response.errors, error: response.error };
 };
 
@@ -132,24 +109,14 @@ harness.setTheme = (mode) =>
 
 async function boot() {
   const params = new URLSearchParams(location.search);
-  harness.range = timeRange(Number(params.get('from') ?? Date.now() - 3_600_000), Number(params.get('to') ?? Date.now()));
+  harness.range = absoluteTimeRange(Number(params.get('from') ?? Date.now() - 3_600_000), Number(params.get('to') ?? Date.now()));
 
   // What Grafana's boot data holds about the data sources: no secrets, only which are set.
   const settings = await (await fetch('api/harness/datasources')).json();
   harness.instanceSettings = settings;
-  const importModule = createAmdLoader(sharedModules);
-  const meta = settings[0].meta;
-  const pluginExports = await importModule(meta.module);
-  const plugin = pluginExports.plugin;
-  if (!plugin || typeof plugin.DataSourceClass !== 'function') throw new Error(`${meta.module} exports no DataSourcePlugin`);
-  plugin.meta = meta;
-  harness.pluginExports = Object.keys(pluginExports);
-  for (const s of settings) {
-    const ds = new plugin.DataSourceClass(s);
-    ds.components = plugin.components;
-    ds.meta = ds.meta ?? s.meta;
-    harness.instances[s.uid] = ds;
-  }
+  const loaded = await loadDataSources(settings, createAmdLoader(sharedModules));
+  harness.pluginExports = loaded.exportNames;
+  harness.instances = loaded.instances;
   harness.defaultUid = params.get('uid') ?? settings[0].uid;
   const datasource = harness.instances[harness.defaultUid];
   const initialQuery = { refId: 'A', datasource: datasource.getRef(), ...datasource.getDefaultQuery(CoreApp.Explore) };

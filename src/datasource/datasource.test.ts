@@ -1,17 +1,27 @@
 import { CoreApp, DataQueryRequest, DataSourceInstanceSettings, dateTime, PluginType } from '@grafana/data';
-import { of, throwError } from 'rxjs';
+import { lastValueFrom, of, throwError } from 'rxjs';
 
-import { DataSource, describeAge, expandValues, listFormat } from './datasource';
+import { DataSource } from './datasource';
+import { describeAge } from './health-message';
+import { expandValues, listFormat } from './template-values';
 import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery, QUERY_MODEL_VERSION } from './types';
 
 const fetchMock = jest.fn();
 const variables: Record<string, string[]> = { service: ['a', 'b'] };
 
 jest.mock('@grafana/runtime', () => ({
+  // The real base class needs Grafana's services; the data source overrides what it would use.
+  DataSourceWithBackend: jest.requireActual('@grafana/data').DataSourceApi,
   getBackendSrv: () => ({ fetch: (options: unknown) => fetchMock(options) }),
   getTemplateSrv: () => ({
-    replace: (text: string, _scoped?: unknown, format?: (v: string | string[]) => string) =>
-      text.replace(/\$(\w+)/g, (m: string, name: string) => (variables[name] ? (format ? format(variables[name]) : variables[name].join(',')) : m)),
+    getVariables: () => Object.keys(variables).map((name) => ({ name })),
+    // Scoped variables first, then the dashboard's, as Grafana's TemplateSrv resolves them.
+    replace: (text: string, scoped?: Record<string, { value: string | string[] }>, format?: (v: string | string[]) => string) =>
+      text.replace(/\$(\w+)/g, (m: string, name: string) => {
+        const value = scoped?.[name]?.value ?? variables[name];
+        if (value === undefined) return m;
+        return format ? format(value) : Array.isArray(value) ? value.join(',') : value;
+      }),
   }),
 }));
 
@@ -51,7 +61,7 @@ describe('MetaFlow DataSource', () => {
   it('sends builder queries through the proxy route with variables resolved and the default tap side', async () => {
     fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
     const ds = new DataSource(instanceSettings({ defaultTapSide: ['s'] }));
-    const response = await ds.query(request([{ ...DEFAULT_QUERY, refId: 'A', filters: [{ tag: 'service', op: '=', values: ['$service'] }] }, { refId: 'H', hide: true }]));
+    const response = await lastValueFrom(ds.query(request([{ ...DEFAULT_QUERY, refId: 'A', filters: [{ tag: 'service', op: '=', values: ['$service'] }] }, { refId: 'H', hide: true }])));
     expect(fetchMock).toHaveBeenCalledTimes(1);
     const sent = fetchMock.mock.calls[0][0];
     expect(sent.url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/query');
@@ -64,14 +74,14 @@ describe('MetaFlow DataSource', () => {
   it('migrates old saved queries before running them', async () => {
     fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
     const ds = new DataSource(instanceSettings());
-    await ds.query(request([{ refId: 'A', version: 1 }]));
+    await lastValueFrom(ds.query(request([{ refId: 'A', version: 1 }])));
     expect(fetchMock.mock.calls[0][0].data).toMatchObject({ dataType: 'application', metrics: [{ metric: 'request', aggregation: 'rate' }] });
   });
 
   it('SQL mode goes to /sql with the interval in seconds and Grafana’s $__interval left to the API', async () => {
     fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
     const ds = new DataSource(instanceSettings());
-    await ds.query(request([{ ...DEFAULT_QUERY, refId: 'S', version: QUERY_MODEL_VERSION, mode: 'sql', sql: 'SELECT $__interval_s, $__interval', sqlFormat: 'time_series' }]));
+    await lastValueFrom(ds.query(request([{ ...DEFAULT_QUERY, refId: 'S', version: QUERY_MODEL_VERSION, mode: 'sql', sql: 'SELECT $__interval_s, $__interval', sqlFormat: 'time_series' }])));
     const sent = fetchMock.mock.calls[0][0];
     expect(sent.url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/sql');
     expect(sent.data).toEqual({ sql: 'SELECT $__interval_s, $__interval', from: 1000, to: 61_000, intervalSeconds: 10, format: 'time_series' });
@@ -82,7 +92,7 @@ describe('MetaFlow DataSource', () => {
     const edges = { name: 'edges', fields: [{ name: 'id', type: 'string', values: [] }, { name: 'source', type: 'string', values: [] }, { name: 'target', type: 'string', values: [] }] };
     fetchMock.mockReturnValue(of({ data: { frames: [nodes, edges], sql: 'SQL' } }));
     const ds = new DataSource(instanceSettings());
-    const response = await ds.query(request([{ ...DEFAULT_QUERY, refId: 'M', mode: 'map', mapTapSideMode: 'all' }]));
+    const response = await lastValueFrom(ds.query(request([{ ...DEFAULT_QUERY, refId: 'M', mode: 'map', mapTapSideMode: 'all' }])));
     expect(fetchMock.mock.calls[0][0].url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/map');
     expect(fetchMock.mock.calls[0][0].data).toMatchObject({ level: 'service', tapSideMode: 'all' });
     expect(response.data.map((f) => f.name)).toEqual(['nodes', 'edges']);
@@ -92,7 +102,7 @@ describe('MetaFlow DataSource', () => {
   it('reports the API’s error message under the query’s refId', async () => {
     fetchMock.mockReturnValue(throwError(() => ({ status: 400, data: { error: 'application has no metric "x"' } })));
     const ds = new DataSource(instanceSettings());
-    const response = await ds.query(request([{ ...DEFAULT_QUERY, refId: 'E' }]));
+    const response = await lastValueFrom(ds.query(request([{ ...DEFAULT_QUERY, refId: 'E' }])));
     expect(response.errors).toEqual([{ refId: 'E', message: 'MetaFlow: application has no metric "x"' }]);
   });
 
@@ -117,6 +127,50 @@ describe('MetaFlow DataSource', () => {
     expect(fetchMock.mock.calls[0][0].url).toBe('/api/datasources/proxy/uid/mf/metaflow/v1/tables/network/tags/ip/values?prefix=10.&from=0&to=5000');
     fetchMock.mockReturnValue(of({ data: [{ name: 'service', type: 'String' }] }));
     expect(await ds.getTagKeys()).toEqual([{ text: 'service', value: 'service' }]);
+  });
+});
+
+describe('variables outside dashboards', () => {
+  it('interpolateVariablesInQueries writes multi-value variables in as several values (alert rules from panels)', () => {
+    const ds = new DataSource(instanceSettings());
+    const [q] = ds.interpolateVariablesInQueries(
+      [{ ...DEFAULT_QUERY, refId: 'A', filters: [{ tag: 'service', op: '=', values: ['$service', 'c'] }], groupBy: ['$service'], tapSide: ['s'], sql: 'x = $service' }],
+      {},
+    );
+    expect(q.filters).toEqual([{ tag: 'service', op: '=', values: ['a', 'b', 'c'] }]);
+    expect(q.groupBy).toEqual(['a', 'b']);
+    expect(q.tapSide).toEqual(['s']);
+    expect(q.sql).toBe('x = a,b');
+    expect(q.datasource).toEqual({ type: 'metaflow-datasource', uid: 'mf' });
+  });
+
+  it('values a query recorded fill in variables the dashboard does not have; the dashboard\'s own win', async () => {
+    fetchMock.mockReturnValue(of({ data: { frames: [frame], sql: 'SQL' } }));
+    const ds = new DataSource(instanceSettings());
+    await lastValueFrom(
+      ds.query(
+        request([
+          {
+            ...DEFAULT_QUERY,
+            refId: 'A',
+            filters: [
+              { tag: 'service', op: '=', values: ['$service'] },
+              { tag: 'endpoint', op: '=', values: ['$endpoint'] },
+            ],
+            variables: { service: ['ignored'], endpoint: ['/x', '/y'] },
+          },
+        ]),
+      ),
+    );
+    expect(fetchMock.mock.calls[0][0].data.filters).toEqual([
+      { tag: 'service', op: 'in', values: ['a', 'b'] },
+      { tag: 'endpoint', op: 'in', values: ['/x', '/y'] },
+    ]);
+  });
+
+  it('variablesOf lists the variables a query uses', () => {
+    const ds = new DataSource(instanceSettings());
+    expect(ds.variablesOf({ ...DEFAULT_QUERY, refId: 'A', groupBy: ['${by}'], filters: [{ tag: 'x', op: '=', values: ['$a', '[[b]]'] }] })).toEqual(['by', 'a', 'b']);
   });
 });
 

@@ -4,19 +4,21 @@ import {
   DataFrame,
   DataQueryRequest,
   DataQueryResponse,
-  DataSourceApi,
   DataSourceInstanceSettings,
   MetricFindValue,
   ScopedVars,
   TestDataSourceResponse,
 } from '@grafana/data';
-import { getTemplateSrv } from '@grafana/runtime';
+import { DataSourceWithBackend, getTemplateSrv } from '@grafana/runtime';
+import { from, Observable } from 'rxjs';
 
 import { ApiClient } from './api-client';
 import { toGrafanaFrames } from './frame-converter';
+import { healthMessage } from './health-message';
 import { migrateQuery } from './query-migration';
 import { BuildContext, buildMapRequest, buildSqlRequest, buildStructuredRequest } from './request-builder';
 import { DEFAULT_QUERY, MetaFlowDataSourceOptions, MetaFlowQuery, MetaFlowVariableQuery, MetricInfo } from './types';
+import { expandValues, listFormat, VariableValues, variableNames } from './template-values';
 import { parseVariableQuery } from './variable-query';
 
 /** Grafana's own interval variables: SQL mode gives `$__interval` its MetaFlow meaning (seconds). */
@@ -25,7 +27,12 @@ const GRAFANA_INTERVAL_VARS = ['__interval', '__interval_ms', '__rate_interval',
 /** Data type whose tags ad-hoc filters offer (the RED tables share their tags with the others). */
 const ADHOC_DATA_TYPE = 'application';
 
-export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceOptions> {
+/**
+ * Dashboards and Explore query the agent's API through Grafana's data source proxy (no backend
+ * round trip); Grafana's server-side features (alert rules, recorded queries, public dashboards)
+ * run the same query model in the plugin's backend executable, hence DataSourceWithBackend.
+ */
+export class DataSource extends DataSourceWithBackend<MetaFlowQuery, MetaFlowDataSourceOptions> {
   readonly api: ApiClient;
   private readonly defaultTapSide: string[];
   private readonly pluginVersion?: string;
@@ -61,9 +68,9 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
     return cached;
   }
 
-  private context(request: Pick<DataQueryRequest, 'range' | 'intervalMs' | 'scopedVars' | 'filters'>, forSql: boolean): BuildContext {
+  private context(request: Pick<DataQueryRequest, 'range' | 'intervalMs' | 'scopedVars' | 'filters'>, forSql: boolean, recorded?: VariableValues): BuildContext {
     const templateSrv = getTemplateSrv();
-    const scoped: ScopedVars = { ...request.scopedVars };
+    const scoped: ScopedVars = { ...recordedVariablesNotOnDashboard(recorded), ...request.scopedVars };
     if (forSql) for (const name of GRAFANA_INTERVAL_VARS) delete scoped[name];
     return {
       from: request.range.from.valueOf(),
@@ -76,7 +83,11 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
     };
   }
 
-  async query(request: DataQueryRequest<MetaFlowQuery>): Promise<DataQueryResponse> {
+  query(request: DataQueryRequest<MetaFlowQuery>): Observable<DataQueryResponse> {
+    return from(this.queryThroughProxy(request));
+  }
+
+  private async queryThroughProxy(request: DataQueryRequest<MetaFlowQuery>): Promise<DataQueryResponse> {
     const targets = request.targets.filter((t) => !t.hide).map((t) => this.migrate(t));
     const errors: Array<{ refId: string; message: string }> = [];
     const results = await Promise.all(
@@ -84,10 +95,10 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
         try {
           const response =
             q.mode === 'sql'
-              ? await this.api.sql(buildSqlRequest(q, this.context(request, true)))
+              ? await this.api.sql(buildSqlRequest(q, this.context(request, true, q.variables)))
               : q.mode === 'map'
-                ? await this.api.map(buildMapRequest(q, this.context(request, false)))
-                : await this.api.query(buildStructuredRequest(q, this.context(request, false)));
+                ? await this.api.map(buildMapRequest(q, this.context(request, false, q.variables)))
+                : await this.api.query(buildStructuredRequest(q, this.context(request, false, q.variables)));
           return toGrafanaFrames(response.frames, { refId: q.refId, legend: q.legend, datasource: { uid: this.uid, name: this.name } });
         } catch (e) {
           errors.push({ refId: q.refId, message: e instanceof Error ? e.message : String(e) });
@@ -105,22 +116,37 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
     return runnable;
   }
 
+  /**
+   * The query with the dashboard's variables written in, as Grafana asks when a panel's query
+   * becomes an alert rule or moves to Explore (where no dashboard variables exist). Multi-value
+   * variables become several filter values, not Grafana's `{a,b}` text, so an alert rule made
+   * from a panel filtered on `$service` = All or two services still means the same services.
+   */
   interpolateVariablesInQueries(queries: MetaFlowQuery[], scopedVars: ScopedVars): MetaFlowQuery[] {
     const templateSrv = getTemplateSrv();
+    const replace = (text: string) => templateSrv.replace(text, scopedVars);
+    const expand = (text: string) => expandValues(templateSrv.replace(text, scopedVars, listFormat));
     return queries.map((q) => ({
       ...q,
       datasource: this.getRef(),
-      sql: q.sql !== undefined ? templateSrv.replace(q.sql, scopedVars) : undefined,
-      filters: (q.filters ?? []).map((f) => ({ ...f, values: f.values.map((v) => templateSrv.replace(v, scopedVars)) })),
+      sql: q.sql !== undefined ? replace(q.sql) : undefined,
+      filters: (q.filters ?? []).map((f) => ({ ...f, tag: replace(f.tag), values: f.values.flatMap(expand) })),
+      groupBy: (q.groupBy ?? []).flatMap(expand),
+      tapSide: (q.tapSide ?? []).flatMap(expand),
+      ...(q.mapLevel !== undefined ? { mapLevel: replace(q.mapLevel) as MetaFlowQuery['mapLevel'] } : {}),
     }));
+  }
+
+  /** Names of the variables a query refers to (Grafana's "variables in use" and the editor's hints). */
+  variablesOf(query: MetaFlowQuery): string[] {
+    const texts = [query.sql ?? '', query.mapLevel ?? '', ...query.groupBy, ...query.tapSide, ...query.filters.flatMap((f) => [f.tag, ...f.values])];
+    return [...new Set(texts.flatMap(variableNames))];
   }
 
   async testDatasource(): Promise<TestDataSourceResponse> {
     try {
       const health = await this.api.health();
-      const newest = Math.max(...Object.values(health.newest).map((t) => t ?? 0));
-      const freshness = newest > 0 ? `newest data ${describeAge(Date.now() - newest)} old` : 'no data stored yet';
-      return { status: 'success', message: `MetaFlow agent ${health.version} (${health.store}): ${freshness}.` };
+      return { status: 'success', message: healthMessage(health, Date.now()) };
     } catch (e) {
       return { status: 'error', message: e instanceof Error ? e.message : String(e) };
     }
@@ -150,32 +176,14 @@ export class DataSource extends DataSourceApi<MetaFlowQuery, MetaFlowDataSourceO
   }
 }
 
-const MARK = String.fromCharCode(0);
-
 /**
- * Formats a variable's value(s) as a JSON list between NUL marks: values may hold any character
- * (an IPv6 service's brackets), and JSON escapes NUL inside strings, so the marks stay unambiguous.
+ * Values a query recorded for variables (see MetaFlowQuery.variables), as scoped variables for
+ * the names the dashboard does not define: the dashboard's own values win where both exist.
  */
-export function listFormat(value: string | string[]): string {
-  return MARK + JSON.stringify(Array.isArray(value) ? value : [value]) + MARK;
-}
-
-/** A replaced text that `listFormat` turned into lists, or plain text as one value. */
-export function expandValues(text: string): string[] {
-  const parts = text.split(MARK);
-  // Marked lists split into ['', list, '', list, ''...]: anything else is plain text.
-  if (parts.length < 3 || parts.length % 2 === 0 || parts.some((p, i) => i % 2 === 0 && p !== '')) return [text];
-  try {
-    return parts.filter((_, i) => i % 2 === 1).flatMap((l) => (JSON.parse(l) as unknown[]).map(String));
-  } catch {
-    return [text];
-  }
-}
-
-export function describeAge(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  if (s < 172_800) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86_400)} days`;
+function recordedVariablesNotOnDashboard(recorded: VariableValues | undefined): ScopedVars {
+  if (!recorded) return {};
+  const onDashboard = new Set((getTemplateSrv().getVariables?.() ?? []).map((v) => v.name));
+  const scoped: ScopedVars = {};
+  for (const [name, value] of Object.entries(recorded)) if (!onDashboard.has(name)) scoped[name] = { text: String(value), value };
+  return scoped;
 }

@@ -62,6 +62,11 @@ export interface MetaFlowQuery extends DataQuery {
   /** Service map: what a node is, and one observation point per edge or all of them. */
   mapLevel?: MapLevel;
   mapTapSideMode?: 'preferred' | 'all';
+  /**
+   * Values for template variables where no dashboard supplies them: alert rules, recorded
+   * queries, Explore. A dashboard's own variables take precedence.
+   */
+  variables?: Record<string, string | string[]>;
 }
 
 export const DEFAULT_QUERY: Omit<MetaFlowQuery, 'refId'> = {

@@ -6,6 +6,7 @@ import { agentCommand } from './agent-command';
 import { serveCommand } from './serve-command';
 import { summaryCommand } from './summary-command';
 import { DEFAULT_API_PORT } from '../query/api-server';
+import { DEFAULT_OTLP_PORT } from '../otel/otlp-receiver';
 import { schemaStatements } from '../store/schema';
 
 const VERSION = '0.1.0';
@@ -25,6 +26,13 @@ function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
   return n;
 }
+
+/** `--otlp-port` alone means OTLP's conventional port; the receiver is off without the option. */
+const otlpPortOption = (): Option =>
+  new Option('--otlp-port [n]', `receive OpenTelemetry spans over OTLP/HTTP (POST /v1/traces) on this port (${DEFAULT_OTLP_PORT} when no value is given); off by default`)
+    .preset(String(DEFAULT_OTLP_PORT))
+    .argParser(port);
+const otlpHostOption = (): Option => new Option('--otlp-host <address>', 'address the OTLP receiver listens on').default('127.0.0.1');
 
 const storeOption = (): Option =>
   new Option('--store <dir|url>', 'embedded chDB data directory, or http(s)://user:password@host:8123 of a ClickHouse server').default(
@@ -86,6 +94,9 @@ export function buildProgram(): Command {
     .option('--api-host <address>', 'address the query API listens on', '127.0.0.1')
     .option('--api-port <n>', 'port of the query API', port, DEFAULT_API_PORT)
     .option('--token <token>', 'bearer token the query API requires (default: $METAFLOW_API_TOKEN)')
+    .addOption(otlpPortOption())
+    .addOption(otlpHostOption())
+    .option('--preview', 'also serve the service-map preview page on the query API (needs `npm run build`) and print its URL')
     .action(async (opts) => {
       process.exitCode = await agentCommand({ ...opts, version: VERSION });
     });
@@ -96,7 +107,10 @@ export function buildProgram(): Command {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on', port, DEFAULT_API_PORT)
     .option('--token <token>', 'require this bearer token (default: $METAFLOW_API_TOKEN, none when unset)')
-    .action(async (opts: { store: string; host: string; port: number; token?: string }) => {
+    .addOption(otlpPortOption())
+    .addOption(otlpHostOption())
+    .option('--preview', 'also serve the service-map preview page (needs `npm run build`) and print its URL')
+    .action(async (opts: { store: string; host: string; port: number; token?: string; preview?: boolean; otlpPort?: number; otlpHost: string }) => {
       process.exitCode = await serveCommand({ ...opts, version: VERSION });
     });
   program

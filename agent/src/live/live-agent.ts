@@ -18,7 +18,7 @@ import { L7Output } from '../l7/l7-output';
 import { ParserOptions } from '../l7/l7-parser';
 import { ALL_L7_MODULES } from '../l7/modules';
 import { ProtocolInference } from '../l7/protocol-inference';
-import { BatchWriter } from '../store/batch-writer';
+import { BatchWriter, BatchWriterStats } from '../store/batch-writer';
 import { migrate, Store } from '../store/store';
 import { CAPTURE_STATS } from '../store/tables';
 import { InterfaceRoleConfig } from './interface-roles';
@@ -63,6 +63,25 @@ export interface LiveSummary {
   loaderStats?: LoaderStats;
 }
 
+/** The agent's own counters, read when `/metrics` is scraped. */
+export interface LiveHealth {
+  packets: number;
+  packetBytes: number;
+  socketEvents: number;
+  /** Records lost in the kernel (AF_PACKET and eBPF rings), over every loader run. */
+  kernelDrops: number;
+  loaderRestarts: number;
+  /** Packets not analysed, by reason (damaged / valid but not analysed). */
+  malformed: Record<string, number>;
+  skipped: Record<string, number>;
+  flowsOpen: number;
+  socketsOpen: number;
+  /** Flows evicted because the flow table was full. */
+  flowTableEvictions: number;
+  requestRecords: number;
+  store: BatchWriterStats & { bufferedBytes: number };
+}
+
 /** Addresses of this host's interfaces: they decide c / s / local for packets (SPEC §1). */
 export function hostAddresses(): string[] {
   return Object.values(networkInterfaces())
@@ -89,7 +108,8 @@ export class LiveAgent {
   private readonly decoder = new PacketDecoder();
   private readonly decoded = new DecodedPacket();
   private readonly processes: ProcessTable;
-  private readonly host: string;
+  /** The host name its rows are labelled with. */
+  readonly host: string;
   private loader: ChildProcess | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -303,6 +323,24 @@ export class LiveAgent {
       l7_records: this.tracker.l7Stats.records + this.sockets.stats.records,
       l7_endpoints_folded: this.tracker.l7EndpointsFolded,
     });
+  }
+
+  health(): LiveHealth {
+    const decoded = this.decoder.counters;
+    return {
+      packets: this.packets,
+      packetBytes: this.bytes,
+      socketEvents: this.socketEvents,
+      kernelDrops: this.dropsBeforeRestart + this.kernelDrops(),
+      loaderRestarts: this.restarts,
+      malformed: { ...decoded.malformed },
+      skipped: { ...decoded.skipped },
+      flowsOpen: this.tracker.flows.size,
+      socketsOpen: this.sockets.openSockets,
+      flowTableEvictions: this.tracker.stats.overflowEvictions,
+      requestRecords: this.tracker.l7Stats.records + this.sockets.stats.records,
+      store: { ...this.writer.stats, bufferedBytes: this.writer.bufferedBytes },
+    };
   }
 
   /** Detaches (stops the loader), ends every flow and socket, and stores everything. */

@@ -1,11 +1,14 @@
 /**
  * The query API over HTTP (fastify): JSON in, JSON frames out, for the Grafana datasource and
  * anyone with curl. Loopback only unless configured otherwise; an optional bearer token guards
- * every route. Bad requests get 400 with a message the editor shows; nothing a request sends can
- * take the server down.
+ * every route but the service-map preview's (with `preview`: ../preview/preview-routes.ts, which
+ * adds the token itself). Bad requests get 400 with a message the editor shows; nothing a request
+ * sends can take the server down.
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MetricsExporter } from '../metrics-exporter/metrics-exporter';
+import { isTokenFree, previewExposureProblem, PreviewOptions, previewRoutes } from '../preview/preview-routes';
 import { runnableSql } from './compile-query';
 import { QueryService, StoreUnavailable } from './query-service';
 import { QueryError } from './structured-query';
@@ -15,8 +18,16 @@ export const DEFAULT_API_PORT = 20416;
 export interface ApiServerOptions {
   host?: string;
   port?: number;
-  /** When set, every request needs `Authorization: Bearer <token>`. */
+  /**
+   * When set, every request needs `Authorization: Bearer <token>`, `/metrics` included: the
+   * metrics name services, endpoints and traffic just as the query API does, and Prometheus
+   * sends a bearer token (`authorization: { credentials_file: … }` in its scrape config).
+   */
   token?: string;
+  /** Serves `GET /metrics` (Prometheus / OpenMetrics) when given. */
+  metrics?: MetricsExporter;
+  /** When set, the service-map preview is served too. */
+  preview?: Omit<PreviewOptions, 'token'>;
 }
 
 function sameToken(given: string, expected: string): boolean {
@@ -38,6 +49,7 @@ export function buildApiServer(service: QueryService, options: ApiServerOptions 
   if (options.token) {
     const token = options.token;
     app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+      if (isTokenFree(req)) return;
       const header = req.headers.authorization ?? '';
       const given = header.startsWith('Bearer ') ? header.slice(7) : '';
       if (!sameToken(given, token)) await reply.code(401).send({ error: 'a valid bearer token is required' });
@@ -70,12 +82,22 @@ export function buildApiServer(service: QueryService, options: ApiServerOptions 
     const q = req.query as Record<string, string | undefined>;
     return service.tagValues(p.dataType, p.tag, { prefix: q.prefix, from: numberParam(q.from), to: numberParam(q.to), limit: numberParam(q.limit) });
   });
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', async (req, reply) => {
+      const page = await metrics.render(req.headers.accept);
+      return reply.header('content-type', page.contentType).send(page.body);
+    });
+  }
+  if (options.preview) app.register(previewRoutes, { ...options.preview, token: options.token });
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}` }));
   return app;
 }
 
 /** Starts the server; resolves with the address it listens on. */
 export async function startApiServer(service: QueryService, options: ApiServerOptions = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const exposure = options.preview && previewExposureProblem(options.host ?? '127.0.0.1', options.token);
+  if (exposure) throw new Error(exposure);
   const app = buildApiServer(service, options);
   const url = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_API_PORT });
   return { app, url };

@@ -1,8 +1,8 @@
 /**
  * Builds the panel harness bundle (browser-tests/dist/panel-harness/panel-harness.js) unless an
- * identical build is there: the same webpack setup as the datasource harness (../webpack.config.mjs:
+ * identical build is there: the host pages' webpack set-up (preview/host/webpack.config.mjs:
  * Grafana's shared packages, production React), with this folder's page as the entry. The stamp
- * hashes this folder's files, the shared harness modules it imports and package-lock.json.
+ * hashes this folder's files, the host modules it imports and package-lock.json.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import webpack from 'webpack';
 
-import base from '../webpack.config.mjs';
+import { hostModuleFiles, hostPageConfig } from '../../../preview/host/webpack.config.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..', '..');
@@ -18,12 +18,7 @@ export const PANEL_HARNESS_DIR = here;
 export const PANEL_HARNESS_BUILD_DIR = path.resolve(here, '..', '..', 'dist', 'panel-harness');
 const STAMP = path.join(PANEL_HARNESS_BUILD_DIR, '.stamp');
 
-const config = {
-  ...base,
-  context: here,
-  entry: { 'panel-harness': './page.js' },
-  output: { ...base.output, path: PANEL_HARNESS_BUILD_DIR },
-};
+const config = hostPageConfig({ context: here, entry: { 'panel-harness': './page.js' }, outputPath: PANEL_HARNESS_BUILD_DIR, publicPath: '/harness/' });
 
 function inputsHash() {
   const hash = createHash('sha256');
@@ -31,8 +26,7 @@ function inputsHash() {
     .filter((f) => f === 'page.js' || f === 'index.html' || f === 'build.mjs')
     .sort()
     .map((f) => path.join(here, f));
-  const shared = ['amd-loader.js', 'grafana-runtime.js', 'shared-modules.js', 'page-errors.js', 'webpack.config.mjs'].map((f) => path.join(here, '..', f));
-  for (const file of [...files, ...shared, path.join(root, 'package-lock.json')]) hash.update(file).update(readFileSync(file));
+  for (const file of [...files, ...hostModuleFiles(), path.join(root, 'package-lock.json')]) hash.update(file).update(readFileSync(file));
   return hash.digest('hex');
 }
 

@@ -1,7 +1,7 @@
 /**
  * Grafana's shared dependencies (public/app/features/plugins/loader/sharedDependencies.ts), those
- * the harness pages have: the registry the AMD loader hands to plugins. `@grafana/runtime` is the
- * harness's own, recording anything else a plugin asks of it.
+ * the host pages have: the registry the AMD loader hands to plugins. `@grafana/runtime` is the
+ * host's own stand-in (./grafana-runtime.js), recording anything else a plugin asks of it.
  */
 import * as emotionCss from '@emotion/css';
 import * as emotionReact from '@emotion/react';
@@ -15,11 +15,11 @@ import * as jsxRuntime from 'react/jsx-runtime';
 import * as rxjs from 'rxjs';
 import * as rxjsOperators from 'rxjs/operators';
 
-import { getBackendSrv, getTemplateSrv, missingExports } from './grafana-runtime.js';
+import { DataSourceWithBackend, getBackendSrv, getTemplateSrv, missingExports } from './grafana-runtime.js';
 
 const IGNORED_PROPS = new Set(['__esModule', 'default', 'then', 'toJSON', '$$typeof', 'constructor']);
 const runtimeModule = new Proxy(
-  { __esModule: true, getBackendSrv, getTemplateSrv },
+  { __esModule: true, DataSourceWithBackend, getBackendSrv, getTemplateSrv },
   {
     get(target, prop) {
       if (prop in target) return target[prop];

@@ -1,12 +1,14 @@
 /**
- * The harness's @grafana/runtime: what a data source plugin reaches through it, behaving like
- * Grafana 12's BackendSrv and TemplateSrv (public/app/core/services/backend_srv.ts,
- * public/app/features/templating/template_srv.ts) as far as a proxy-access plugin can tell.
+ * The host pages' @grafana/runtime (the service-map preview, the browser-test harness pages): what
+ * a data source plugin reaches through it, behaving like Grafana 12's BackendSrv and TemplateSrv
+ * (public/app/core/services/backend_srv.ts, public/app/features/templating/template_srv.ts) as far
+ * as a proxy-access plugin can tell, and the DataSourceWithBackend base class.
  */
 /* global Headers, Blob, URLSearchParams, AbortController, fetch -- browser */
-import { Observable } from 'rxjs';
+import { DataSourceApi } from '@grafana/data';
+import { Observable, throwError } from 'rxjs';
 
-/** Names a plugin used that this module does not provide (the test fails on any). */
+/** Names a plugin used that this module does not provide (a browser test fails on any). */
 export const missingExports = [];
 
 // ---------------------------------------------------------------- BackendSrv
@@ -57,7 +59,7 @@ function processRequestError(err) {
   return err;
 }
 
-/** Every request the plugin made, for the test. */
+/** Every request the plugin made: the browser tests check where they went. */
 export const requestLog = [];
 
 class BackendSrv {
@@ -185,3 +187,17 @@ class TemplateSrv {
 
 export const templateSrv = new TemplateSrv();
 export const getTemplateSrv = () => templateSrv;
+
+// ---------------------------------------------------------------- DataSourceWithBackend
+
+/**
+ * The base class of data sources with a backend executable. A host page has no Grafana server to
+ * run that backend: a plugin that queries through the proxy (overriding `query`) works, one that
+ * asks for the backend's `query` gets an error saying so.
+ */
+export class DataSourceWithBackend extends DataSourceApi {
+  query() {
+    return throwError(() => new Error('this page has no Grafana server to run plugin backends (POST /api/ds/query)'));
+  }
+}
+

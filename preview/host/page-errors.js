@@ -1,6 +1,7 @@
 /**
- * What goes wrong in a harness page, collected for the test: uncaught errors, unhandled
- * rejections, and render errors caught by an error boundary around the plugin.
+ * What goes wrong in a host page, collected so that the page can show it and a browser test can
+ * check it: uncaught errors, unhandled rejections, and render errors caught by an error boundary
+ * around the plugin.
  */
 /* global window -- browser */
 import * as React from 'react';
