@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { CHROMIUM_REQUIREMENT, launchChromium, openPage, runCleanups, summary, timer } from './harness/browser.mjs';
 import { buildHarness, HARNESS_BUILD_DIR, HARNESS_DIR } from './harness/build.mjs';
 import { children, freePort, requireFiles, run, stopChild } from './harness/processes.mjs';
 import { startHarnessServer } from './harness/server.mjs';
@@ -30,8 +30,6 @@ const PLUGIN_DIR = path.join(ROOT, 'dist', 'datasource');
 const METAFLOW = path.join(ROOT, 'agent', 'bin', 'metaflow.js');
 const CAPTURE = path.join(ROOT, 'fixtures', 'captures', 'demo-loopback.pcap');
 const WORKLOAD = JSON.parse(readFileSync(path.join(ROOT, 'fixtures', 'captures', 'demo-loopback.workload.json'), 'utf8'));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const DS_UID = 'metaflow';
 const WRONG_TOKEN_UID = 'metaflow-wrong-token';
@@ -70,19 +68,8 @@ const SQL_QUERY =
 const cleanups = [];
 const timings = {};
 const results = [];
+const timed = timer(timings);
 let tmpDir;
-
-async function timed(name, fn) {
-  const t0 = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings[name] = Date.now() - t0;
-  }
-}
-
-
-
 
 /** `metaflow serve` on a free loopback port; resolves once its health route answers. */
 async function startAgent(store, token) {
@@ -112,14 +99,7 @@ async function startAgent(store, token) {
 }
 
 async function cleanup() {
-  while (cleanups.length) {
-    const fn = cleanups.pop();
-    try {
-      await Promise.race([fn(), new Promise((r) => setTimeout(r, 10_000))]);
-    } catch (e) {
-      process.stderr.write(`cleanup: ${e instanceof Error ? e.message : e}\n`);
-    }
-  }
+  await runCleanups(cleanups);
   for (const child of children) child.kill('SIGKILL');
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
   tmpDir = undefined;
@@ -142,7 +122,7 @@ let page;
 let agent;
 let harnessServer;
 let token;
-const consoleErrors = [];
+let consoleErrors;
 const browserRequests = [];
 
 const harness = (fn, arg) => page.evaluate(fn, arg);
@@ -180,7 +160,7 @@ before(
     requireFiles([
       ['the built plugin (npm run build)', path.join(PLUGIN_DIR, 'module.js')],
       ['the built agent (npm run build)', path.join(ROOT, 'agent', 'dist', 'cli', 'main.js')],
-      ['Chromium (apt-get install chromium, or set CHROMIUM_PATH)', CHROMIUM],
+      CHROMIUM_REQUIREMENT,
     ]);
     tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-browser-'));
     const store = path.join(tmpDir, 'store');
@@ -207,29 +187,12 @@ before(
     });
     cleanups.push(() => harnessServer.close());
 
-    const context = await timed('browser start', () =>
-      chromium.launchPersistentContext(path.join(tmpDir, 'chromium-profile'), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        viewport: { width: 1280, height: 760 },
-        timeout: 30_000,
-      }),
-    );
-    cleanups.push(() => context.close());
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    const browser = await timed('browser start', () => launchChromium({ profileDir: path.join(tmpDir, 'chromium-profile'), viewport: { width: 1280, height: 760 } }));
+    cleanups.push(() => browser.context.close());
+    ({ page, consoleErrors } = browser);
     page.on('request', (r) => browserRequests.push({ url: r.url(), headers: r.headers() }));
 
-    await timed('page load', async () => {
-      await page.goto(`${harnessServer.url}?from=${FROM}&to=${TO}`);
-      await page.waitForFunction(() => window.harness && (window.harness.ready || window.harness.bootError), null, { timeout: 30_000 });
-    });
-    const bootError = await harness(() => window.harness.bootError);
+    const bootError = await timed('page load', () => openPage(page, `${harnessServer.url}?from=${FROM}&to=${TO}`));
     assert.equal(bootError, undefined, `the harness could not load the plugin: ${bootError}`);
   },
   { timeout: 120_000 },
@@ -237,10 +200,7 @@ before(
 
 after(async () => {
   await cleanup();
-  const total = Object.entries(timings)
-    .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
-    .join(', ');
-  console.log(`\nbrowser acceptance summary:\n  ${results.join('\n  ')}\n  timings: ${total}`);
+  console.log(summary('browser acceptance', results, timings));
 });
 
 // ------------------------------------------------------------------ checks

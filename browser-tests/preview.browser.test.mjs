@@ -10,45 +10,33 @@
  * Needs: chromium at /usr/bin/chromium (or $CHROMIUM_PATH), the devDependency playwright-core.
  * Screenshots go to browser-tests/artifacts/preview-service-map*.png.
  */
-/* global process, console, fetch, URL, window, document, getComputedStyle -- node, and page functions that run in the browser */
+/* global console, fetch, URL, window, document, getComputedStyle -- node, and page functions that run in the browser */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { CHROMIUM_REQUIREMENT, launchChromium, openPage, runCleanups, summary, timer } from './harness/browser.mjs';
 import { startDemoAgent } from './harness/panel/agent.mjs';
 import { requireFiles } from './harness/processes.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const ARTIFACTS = path.join(HERE, 'artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ALL_TIME = { from: 0, to: 4102444800000 };
 const PROXY_ROUTE = '/api/datasources/proxy/uid/metaflow/metaflow/v1/';
 
 let agent;
-let context;
 let page;
-let tmpDir;
+let consoleErrors;
 const cleanups = [];
 const results = [];
 const timings = {};
-const consoleErrors = [];
+const timed = timer(timings);
 /** Every request of the page: method, URL, status, and the Authorization it carried. */
 const exchanges = [];
-
-async function timed(name, fn) {
-  const t0 = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings[name] = Date.now() - t0;
-  }
-}
 
 const preview = (fn, arg) => page.evaluate(fn, arg);
 const panel = () => page.getByTestId('metaflow-servicemap-panel');
@@ -75,32 +63,24 @@ before(
       ['the built data source (npm run build)', path.join(ROOT, 'dist', 'datasource', 'module.js')],
       ['the built panel (npm run build)', path.join(ROOT, 'dist', 'panels', 'service-map', 'module.js')],
       ['the built agent (npm run build)', path.join(ROOT, 'agent', 'dist', 'cli', 'main.js')],
-      ['Chromium (apt-get install chromium, or set CHROMIUM_PATH)', CHROMIUM],
+      CHROMIUM_REQUIREMENT,
     ]);
-    tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-preview-browser-'));
+    const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-preview-browser-'));
+    cleanups.push(() => rmSync(tmpDir, { recursive: true, force: true }));
     agent = await timed('agent (replay, serve --preview)', () => startDemoAgent({ preview: true }));
     cleanups.push(() => agent.stop());
     assert.equal(agent.previewUrl, `${agent.url}/preview/`, 'serve --preview prints the page URL');
     results.push(`printed: Service map preview: ${agent.previewUrl}`);
 
-    context = await timed('browser start', () =>
-      chromium.launchPersistentContext(path.join(tmpDir, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1200, height: 760 }, timeout: 30_000 }),
-    );
-    cleanups.push(() => context.close());
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    const browser = await timed('browser start', () => launchChromium({ profileDir: path.join(tmpDir, 'chromium-profile'), viewport: { width: 1200, height: 760 } }));
+    cleanups.push(() => browser.context.close());
+    ({ page, consoleErrors } = browser);
     page.on('requestfinished', async (r) => {
       const response = await r.response();
       exchanges.push({ method: r.method(), url: r.url(), status: response?.status(), authorization: (await r.allHeaders()).authorization });
     });
     await timed('page load and first map', async () => {
-      await page.goto(agent.previewUrl);
-      await page.waitForFunction(() => window.preview && (window.preview.ready || window.preview.bootError), null, { timeout: 30_000 });
-      assert.equal(await preview(() => window.preview.bootError), undefined, 'the preview started');
+      assert.equal(await openPage(page, agent.previewUrl, 'preview'), undefined, 'the preview started');
       await waitDrawn();
     });
   },
@@ -108,18 +88,8 @@ before(
 );
 
 after(async () => {
-  while (cleanups.length) {
-    try {
-      await cleanups.pop()();
-    } catch (e) {
-      process.stderr.write(`cleanup: ${e instanceof Error ? e.message : e}\n`);
-    }
-  }
-  if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-  const total = Object.entries(timings)
-    .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
-    .join(', ');
-  console.log(`\npreview browser summary:\n  ${results.join('\n  ')}\n  timings: ${total}`);
+  await runCleanups(cleanups);
+  console.log(summary('preview browser', results, timings));
 });
 
 test('(a) the page draws the map the API answers for its range, which covers the stored data', async () => {

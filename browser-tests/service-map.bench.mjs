@@ -9,13 +9,14 @@
  * The last run's map is saved as browser-tests/artifacts/service-map-bench.png.
  */
 /* global process, console, window -- node, and page functions that run in the browser */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
 
+import { CHROMIUM_REQUIREMENT, launchChromium, openPage } from './harness/browser.mjs';
+import { requireFiles } from './harness/processes.mjs';
 import { startHarnessServer } from './harness/server.mjs';
 import { buildPanelHarness, PANEL_HARNESS_BUILD_DIR, PANEL_HARNESS_DIR } from './harness/panel/build.mjs';
 
@@ -23,8 +24,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const PLUGIN_DIR = path.join(ROOT, 'dist', 'panels', 'service-map');
 const PLUGIN_ID = JSON.parse(readFileSync(path.join(ROOT, 'src', 'panels', 'service-map', 'plugin.json'), 'utf8')).id;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const TARGET_MS = 1000;
 
 const { values: args } = parseArgs({ options: { nodes: { type: 'string', default: '500' }, edges: { type: 'string', default: '2000' }, runs: { type: 'string', default: '5' } } });
@@ -116,24 +115,14 @@ const median = (xs) => {
 };
 
 async function main() {
-  for (const [what, file] of [
-    ['the built panel (npm run build:plugins)', path.join(PLUGIN_DIR, 'module.js')],
-    ['Chromium (apt-get install chromium, or set CHROMIUM_PATH)', CHROMIUM],
-  ]) {
-    if (!existsSync(file)) throw new Error(`missing ${what}: ${file}`);
-  }
+  requireFiles([['the built panel (npm run build:plugins)', path.join(PLUGIN_DIR, 'module.js')], CHROMIUM_REQUIREMENT]);
   const map = generateMap(NODES, EDGES);
   const bundle = await buildPanelHarness();
   const server = await startHarnessServer({ pluginDir: PLUGIN_DIR, bundleDir: PANEL_HARNESS_BUILD_DIR, pageFile: path.join(PANEL_HARNESS_DIR, 'index.html'), datasources: [] });
   const profile = mkdtempSync(path.join(os.tmpdir(), 'metaflow-servicemap-bench-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 900 } });
+  const { context, page, pageErrors } = await launchChromium({ profileDir: profile, viewport: { width: 1400, height: 900 } });
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${server.url}?plugin=${PLUGIN_ID}&width=1200&height=800`);
-    await page.waitForFunction(() => window.harness && (window.harness.ready || window.harness.bootError), null, { timeout: 30_000 });
-    const bootError = await page.evaluate(() => window.harness.bootError);
+    const bootError = await openPage(page, `${server.url}?plugin=${PLUGIN_ID}&width=1200&height=800`);
     if (bootError) throw new Error(`harness: ${bootError}`);
     const runs = [];
     for (let i = 0; i < RUNS; i++) {
@@ -152,7 +141,7 @@ async function main() {
     console.log(`  layout (in the worker, request to result): ${layouts.map((x) => x.toFixed(0)).join(', ')} ms; median ${median(layouts).toFixed(0)} ms`);
     console.log(`  layout + first render (mount to painted):  ${totals.map((x) => x.toFixed(0)).join(', ')} ms; median ${m.toFixed(0)} ms`);
     console.log(`  target < ${TARGET_MS} ms: ${m < TARGET_MS ? 'met' : 'MISSED'}`);
-    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join('; ')}`);
     process.exitCode = m < TARGET_MS ? 0 : 1;
   } finally {
     await context.close();

@@ -9,15 +9,15 @@
  * Needs: chromium at /usr/bin/chromium (or $CHROMIUM_PATH), the devDependency playwright-core.
  * Screenshots go to browser-tests/artifacts/service-map-*.png.
  */
-/* global process, console, window, document, getComputedStyle, CSS -- node, and page functions that run in the browser */
+/* global console, window, document, getComputedStyle, CSS -- node, and page functions that run in the browser */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { CHROMIUM_REQUIREMENT, launchChromium, openPage, runCleanups, summary, timer } from './harness/browser.mjs';
 import { startHarnessServer } from './harness/server.mjs';
 import { startDemoAgent } from './harness/panel/agent.mjs';
 import { requireFiles } from './harness/processes.mjs';
@@ -29,8 +29,6 @@ const ARTIFACTS = path.join(HERE, 'artifacts');
 const PLUGIN_DIR = path.join(ROOT, 'dist', 'panels', 'service-map');
 const PLUGIN_ID = JSON.parse(readFileSync(path.join(ROOT, 'src', 'panels', 'service-map', 'plugin.json'), 'utf8')).id;
 const WORKLOAD = JSON.parse(readFileSync(path.join(ROOT, 'fixtures', 'captures', 'demo-loopback.workload.json'), 'utf8'));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // The capture's time range, from the workload's phases, widened to whole minutes (rates per second of it).
 const FROM = (Math.floor(Math.min(...WORKLOAD.phases.map((p) => p.start)) / 60) - 1) * 60_000;
@@ -48,24 +46,14 @@ const REFUSED_EDGE = `127.0.0.1->127.0.0.1:${WORKLOAD.refused[0].port}`;
 
 let agent;
 let server;
-let context;
 let page;
-let tmpDir;
+let consoleErrors;
 let mapFrames;
 const cleanups = [];
 const results = [];
 const timings = {};
-const consoleErrors = [];
+const timed = timer(timings);
 const requests = [];
-
-async function timed(name, fn) {
-  const t0 = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings[name] = Date.now() - t0;
-  }
-}
 
 const harness = (fn, arg) => page.evaluate(fn, arg);
 const panel = () => page.getByTestId('metaflow-servicemap-panel');
@@ -107,9 +95,10 @@ before(
     requireFiles([
       ['the built panel (npm run build)', path.join(PLUGIN_DIR, 'module.js')],
       ['the built agent (npm run build)', path.join(ROOT, 'agent', 'dist', 'cli', 'main.js')],
-      ['Chromium (apt-get install chromium, or set CHROMIUM_PATH)', CHROMIUM],
+      CHROMIUM_REQUIREMENT,
     ]);
-    tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-servicemap-browser-'));
+    const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'metaflow-servicemap-browser-'));
+    cleanups.push(() => rmSync(tmpDir, { recursive: true, force: true }));
     const [bundle, started] = await Promise.all([timed('harness bundle', () => buildPanelHarness()), timed('agent (replay, serve)', () => startDemoAgent())]);
     agent = started;
     cleanups.push(() => agent.stop());
@@ -126,39 +115,19 @@ before(
     server = await startHarnessServer({ pluginDir: PLUGIN_DIR, bundleDir: PANEL_HARNESS_BUILD_DIR, pageFile: path.join(PANEL_HARNESS_DIR, 'index.html'), datasources: [] });
     cleanups.push(() => server.close());
 
-    context = await timed('browser start', () =>
-      chromium.launchPersistentContext(path.join(tmpDir, 'chromium-profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1000, height: 640 }, timeout: 30_000 }),
-    );
-    cleanups.push(() => context.close());
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    const browser = await timed('browser start', () => launchChromium({ profileDir: path.join(tmpDir, 'chromium-profile'), viewport: { width: 1000, height: 640 } }));
+    cleanups.push(() => browser.context.close());
+    ({ page, consoleErrors } = browser);
     page.on('request', (r) => requests.push(r.url()));
-    await timed('page load', async () => {
-      await page.goto(`${server.url}?plugin=${PLUGIN_ID}&from=${FROM}&to=${TO}&width=900&height=520`);
-      await page.waitForFunction(() => window.harness && (window.harness.ready || window.harness.bootError), null, { timeout: 30_000 });
-    });
-    assert.equal(await harness(() => window.harness.bootError), undefined, 'the harness loaded the panel');
+    const bootError = await timed('page load', () => openPage(page, `${server.url}?plugin=${PLUGIN_ID}&from=${FROM}&to=${TO}&width=900&height=520`));
+    assert.equal(bootError, undefined, 'the harness loaded the panel');
   },
   { timeout: 180_000 },
 );
 
 after(async () => {
-  while (cleanups.length) {
-    try {
-      await cleanups.pop()();
-    } catch (e) {
-      process.stderr.write(`cleanup: ${e instanceof Error ? e.message : e}\n`);
-    }
-  }
-  if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-  const total = Object.entries(timings)
-    .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
-    .join(', ');
-  console.log(`\nservice map browser summary:\n  ${results.join('\n  ')}\n  timings: ${total}`);
+  await runCleanups(cleanups);
+  console.log(summary('service map browser', results, timings));
 });
 
 test('(a) the panel loads as an AMD module and draws the agent\'s map: nodes and edges in the DOM, laid out in a Web Worker', async () => {
