@@ -40,7 +40,7 @@
 _Static_assert(sizeof(struct mf_rec_hdr) == 8, "wire");
 _Static_assert(sizeof(struct mf_data) == 128, "wire");
 _Static_assert(sizeof(struct mf_sock_event) == 112, "wire");
-_Static_assert(sizeof(struct mf_tcp_event) == 88, "wire");
+_Static_assert(sizeof(struct mf_tcp_event) == 104, "wire");
 _Static_assert(sizeof(struct mf_ssl_handshake) == 176, "wire");
 _Static_assert(sizeof(struct mf_packet) == 48, "wire");
 _Static_assert(sizeof(struct mf_hello) == 144, "wire");

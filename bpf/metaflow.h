@@ -110,6 +110,8 @@ enum mf_data_flags {
 	MF_DF_SOCK_KNOWN = 1 << 2, /* passed because the socket was already classified */
 	MF_DF_TLS_CAPPED = 1 << 3, /* TLS ciphertext cut to MF_TLS_CIPHERTEXT_CAP */
 	MF_DF_ADDR_FROM_MSG = 1 << 4, /* remote address taken from the call's sockaddr (unconnected UDP) */
+	MF_DF_HELD = 1 << 5,       /* a small call held back until a later call classified its socket: sent
+				    * just before that call's record, with its own ts_ns (see bpf/README.md) */
 };
 
 /* Body of MF_REC_SOCK_DATA and MF_REC_SSL_DATA; payload_len bytes follow. */
@@ -177,7 +179,10 @@ enum mf_tcp_event_kind {
 	MF_TE_RTT = 5,
 };
 
-/* Body of MF_REC_TCP_EVENT. saddr/sport are the local side. */
+/* Body of MF_REC_TCP_EVENT. saddr/sport are the local side. Most TCP tracepoints fire in
+ * softirq or timer context, where pid/comm are whatever task was interrupted: only a state
+ * change into SYN_SENT (connect) is sure to run in the owner's context. Readers of the 88-byte
+ * body of earlier versions find no comm. */
 struct mf_tcp_event {
 	__u64 ts_ns;      /*  0 CLOCK_MONOTONIC ns */
 	__u64 sock_id;    /*  8 struct sock address (0 for a reset sent without socket) */
@@ -185,18 +190,20 @@ struct mf_tcp_event {
 	__u32 kind;       /* 20 enum mf_tcp_event_kind */
 	__u8 family;      /* 24 */
 	__u8 _pad0;       /* 25 */
-	__u16 sport;      /* 26 local port, host order */
+	__u16 sport;      /* 26 local port, host order (0 at SYN_SENT: not bound yet) */
 	__u16 dport;      /* 28 remote port, host order */
 	__u16 _pad1;      /* 30 */
 	__u8 saddr[16];   /* 32 */
 	__u8 daddr[16];   /* 48 */
-	__s32 oldstate;   /* 64 TCP state before (STATE), state (RETRANSMIT, SEND_RESET), else -1 */
+	__s32 oldstate;   /* 64 TCP state before (STATE), state (RETRANSMIT, SEND_RESET, RECV_RESET), else -1 */
 	__s32 newstate;   /* 68 TCP state after (STATE), else -1 */
-	__u32 srtt_us;    /* 72 smoothed RTT in us (RTT), else 0 */
+	__u32 srtt_us;    /* 72 smoothed RTT in us (RTT; STATE: the socket's at the change, 0 before a sample) */
 	__u32 snd_cwnd;   /* 76 congestion window in segments (RTT), else 0 */
-	__u32 value;      /* 80 SEND_RESET: enum sk_rst_reason; RETRANSMIT: err; else 0 */
-	__u32 _pad2;      /* 84 */
-};                        /* 88 */
+	__u32 value;      /* 80 SEND_RESET: enum sk_rst_reason; RETRANSMIT: err (0 = sent);
+			   *    STATE: the socket's sk_err (ECONNREFUSED, ECONNRESET, ETIMEDOUT...); else 0 */
+	__u32 segs;       /* 84 RETRANSMIT: segments in the retransmitted skb (tcp_skb_pcount), else 0 */
+	char comm[MF_COMM_LEN]; /* 88 process name of pid (same caveat) */
+};                        /* 104 */
 
 enum mf_ssl_hs_kind {
 	MF_HS_CONNECT = 1,
@@ -341,6 +348,11 @@ enum mf_ssl_fn {
 /* Per-socket state in the shared map mf_socks (key: struct sock address). */
 enum mf_sock_flags {
 	MF_SF_EXCLUDED = 1 << 0, /* owned by an excluded pid: no tcp events either */
+	/* Set by socket-data on a TCP socket whose start it saw (connect/accept while running) and
+	 * whose first bytes in that direction matched no protocol: later calls in that direction
+	 * are dropped at syscall entry until the socket is classified (the other direction may). */
+	MF_SF_FOREIGN_OUT = 1 << 1,
+	MF_SF_FOREIGN_IN = 1 << 2,
 };
 
 struct mf_sock_state {

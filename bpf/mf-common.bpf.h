@@ -245,14 +245,21 @@ static __always_inline long mf_data_output(struct mf_data_buf *buf, __u32 len)
 static __always_inline bool mf_is_upper(__u8 c) { return c >= 'A' && c <= 'Z'; }
 static __always_inline bool mf_is_digit(__u8 c) { return c >= '0' && c <= '9'; }
 
+/* The first bytes of a message, MF_PEEK of them used. Twice that size so that a copy of up to
+ * MF_PEEK bytes at an offset below MF_PEEK (bytes held from earlier calls, or the previous iovec)
+ * stays inside without the verifier having to follow the sum. */
 struct mf_peek {
-	__u8 b[MF_PEEK];
+	__u8 b[2 * MF_PEEK];
 };
 
-/* Cheap guess at the protocol from the first bytes of one call. It only
- * decides whether the data is worth a ring-buffer slot; userspace does the
- * real parsing, so false positives cost bandwidth, false negatives data.
- * Global (not static) so the verifier checks it once, not per call site. */
+static __always_inline void mf_count_n(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&mf_stats, &idx);
+
+	if (v)
+		*v += n;
+}
+
 /* The process's name (its thread-group leader's), not the calling thread's: dig's or Java's
  * worker threads have their own names, and the process may be gone when userspace looks. */
 static __always_inline void mf_process_comm(char *dst, __u32 size)
@@ -264,6 +271,21 @@ static __always_inline void mf_process_comm(char *dst, __u32 size)
 		bpf_get_current_comm(dst, size);
 }
 
+/* DNS header: a standard query or answer (opcode 0) of 1..4 questions. Off the DNS ports
+ * (`hint` false) also a small message with few records, as resolvers and test servers listen on
+ * other ports too. */
+static __always_inline bool mf_dns_header(const __u8 *h, bool hint, __u64 len)
+{
+	if ((h[2] & 0x78) != 0 || h[4] != 0 || h[5] < 1 || h[5] > 4)
+		return false;
+	return hint || (len <= 4096 && h[6] == 0 && h[8] == 0 && h[10] == 0);
+}
+
+/* Cheap guess at the protocol from the first bytes of a message: `n` bytes of `pk` (at most
+ * MF_PEEK), out of `total` (the bytes of the call, plus those held from the earlier calls whose
+ * bytes start pk). It only decides whether the data is worth a ring-buffer slot; userspace does
+ * the real parsing, so false positives cost bandwidth, false negatives data.
+ * Global (not static) so the verifier checks it once, not per call site. */
 __noinline int mf_classify(struct mf_peek *pk, __u32 n, __u16 lport, __u16 rport, __u64 total)
 {
 	const __u8 *b;
@@ -333,19 +355,15 @@ __noinline int mf_classify(struct mf_peek *pk, __u32 n, __u16 lport, __u16 rport
 		}
 	}
 
-	/* DNS on its ports, or on any port when the header looks like a query or an answer of a
-	 * handful of records (resolvers and test servers listen on others too). */
-	if (n >= 12 && ((lport == 53 || rport == 53 || lport == 5353 || rport == 5353) ||
-			(total <= 4096 && b[2] != 0xff && b[6] == 0 && b[8] == 0 && b[10] == 0))) {
-		/* Over TCP the header sits behind a 2-byte length. */
-		const __u8 *h = b;
-		__u32 hn = n;
+	/* DNS: over TCP the header sits behind a 2-byte length that covers the rest of the message
+	 * (`total`); over UDP it comes first. */
+	if (n >= 12) {
+		bool hint = lport == 53 || rport == 53 || lport == 5353 || rport == 5353;
 
-		if (total >= 14 && ((__u32)b[0] << 8 | b[1]) + 2 == total) {
-			h = b + 2;
-			hn = n - 2;
-		}
-		if (hn >= 12 && (h[2] & 0x78) == 0 && h[4] == 0 && h[5] >= 1 && h[5] <= 4)
+		if (n >= 14 && total >= 14 && ((__u32)b[0] << 8 | b[1]) + 2 == total &&
+		    mf_dns_header(b + 2, hint, total - 2))
+			return MF_PROTO_DNS;
+		if (mf_dns_header(b, hint, total))
 			return MF_PROTO_DNS;
 	}
 

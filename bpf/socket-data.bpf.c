@@ -16,6 +16,7 @@ const volatile __u32 mf_cfg_payload = MF_DEFAULT_PAYLOAD;
 
 #define MF_MAX_IOV 8
 #define MF_MAX_MMSG 4
+#define MSG_PEEK 2
 
 enum mf_arg_kind {
 	MF_ARG_BUF = 0,  /* buf = data pointer */
@@ -53,6 +54,52 @@ struct {
 	__type(value, struct mf_data_buf);
 } mf_data_scr SEC(".maps");
 
+/*
+ * Small calls on a TCP socket not classified yet. Servers read a header byte by byte (mosquitto
+ * the MQTT fixed header, dnsmasq the 2-byte DNS length) and clients write a length alone: one
+ * call says nothing. While the bytes seen in a direction stay below MF_PEEK, each call is held
+ * here (its bytes appended to the direction's prefix, its metadata kept), and the next call is
+ * classified on prefix + its own first bytes. When that matches, the held calls go out first,
+ * in order and with their own timestamps (flag MF_DF_HELD), then the call; the parsers get the
+ * whole stream. A call that does not fit drops the prefix of its direction.
+ */
+#define MF_HOLD_CALLS 8
+
+struct mf_held {
+	__u64 ts;
+	__u32 tid;
+	__u8 dir;
+	__u8 source;
+	__u8 len; /* all the call's bytes, at b[dir][off..]; 0: dropped */
+	__u8 off;
+};
+
+struct mf_hold {
+	__u64 inode; /* the socket's: a struct sock address reused by a new socket does not match */
+	__u8 n[2];   /* bytes held per direction, < MF_PEEK */
+	__u8 cnt;    /* entries of c[] used */
+	__u8 _pad[5];
+	__u8 b[2][MF_PEEK];
+	struct mf_held c[MF_HOLD_CALLS];
+};
+
+/* Only sockets with held calls have an entry: removed when the socket is classified or has
+ * nothing held any more. LRU: a socket that dies holding bytes is never told about. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct mf_hold);
+} mf_hold SEC(".maps");
+
+/* One zeroed value: new mf_hold entries are copied from it (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mf_hold);
+} mf_hold_zero SEC(".maps");
+
 struct mf_emit {
 	__u64 base;   /* single buffer, or 0 */
 	__u64 iov;    /* struct iovec *, or 0 */
@@ -64,14 +111,18 @@ struct mf_emit {
 };
 
 static __always_inline void mf_enter(__u8 source, __u8 dir, __u8 kind, __u64 fd, __u64 buf, __u64 vlen,
-				     __u64 addr)
+				     __u64 addr, __u64 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct mf_sock_state *st;
 	struct mf_ssl_call *call;
 	struct mf_args a = {};
 	struct sock *sk;
 	__u64 ino = 0;
 
+	/* The data stays queued and the next read returns it again. */
+	if (flags & MSG_PEEK)
+		return;
 	if (mf_excluded(id >> 32))
 		return;
 	sk = mf_fd_sock(fd, &ino);
@@ -85,6 +136,11 @@ static __always_inline void mf_enter(__u8 source, __u8 dir, __u8 kind, __u64 fd,
 		call->fd = fd;
 	}
 
+	/* Judged foreign in this direction: the cheap way out, before anything is stashed. */
+	st = bpf_map_lookup_elem(&mf_socks, &sk);
+	if (st && !st->proto && (st->flags & (MF_SF_FOREIGN_OUT << (dir & 1))))
+		return;
+
 	a.buf = buf;
 	a.addr = addr;
 	a.sock = (__u64)sk;
@@ -97,37 +153,176 @@ static __always_inline void mf_enter(__u8 source, __u8 dir, __u8 kind, __u64 fd,
 	bpf_map_update_elem(&mf_data_args, &id, &a, BPF_ANY);
 }
 
+/* Copies the first bytes the call moved, up to `want` (≤ MF_PEEK), to pk->b[off..] (off <
+ * MF_PEEK, off + want ≤ MF_PEEK), across iovecs: writev([length], [message]) has the message
+ * in the second. Returns how many, or -1 when user memory was unreadable. */
+__noinline int mf_peek_call(struct mf_emit *e, struct mf_peek *pk, __u32 off, __u32 want)
+{
+	__u32 got = 0;
+
+	if (!e || !pk)
+		return -1;
+	if (want > e->bytes)
+		want = e->bytes;
+	if (want > MF_PEEK)
+		want = MF_PEEK;
+	for (int i = 0; i < MF_MAX_IOV; i++) {
+		__u64 p, l;
+		__u32 at;
+
+		if (got >= want)
+			break;
+		if (e->iov) {
+			struct iovec v;
+
+			if (i >= e->iovcnt)
+				break;
+			if (bpf_probe_read_user(&v, sizeof(v), (void *)(e->iov + i * sizeof(v))))
+				return -1;
+			p = (__u64)v.iov_base;
+			l = v.iov_len;
+		} else {
+			if (i > 0)
+				break;
+			p = e->base;
+			l = want;
+		}
+		if (l > want - got)
+			l = want - got;
+		if (!l)
+			continue;
+		at = (off + got) & (MF_PEEK - 1);
+		barrier_var(l);
+		if (l > MF_PEEK)
+			l = MF_PEEK;
+		if (bpf_probe_read_user(pk->b + at, l, (void *)p))
+			return -1;
+		got += l;
+	}
+	return got;
+}
+
+/* An unclassified call on a TCP socket: `pk` holds the direction's held prefix and the call's
+ * first bytes. Held when they stay below MF_PEEK (and a slot is free); otherwise dropped together
+ * with the held calls of its direction, whose message did not match either. When we saw the
+ * stream begin (connect/accept while running), that direction is then judged foreign; on older
+ * sockets (or where the socket table forgot it) the next small call starts a new prefix. */
+__noinline int mf_hold_or_drop(struct mf_args *a, struct mf_emit *e, struct mf_peek *pk,
+			       struct mf_sock_state *st, struct mf_hold *hold)
+{
+	__u32 zero = 0, h = 0, cnt = 0, dropped = 1;
+	struct mf_held *c;
+	__u8 dir;
+	__u64 sk;
+
+	if (!a || !e || !pk)
+		return 0;
+	sk = a->sock;
+	dir = a->dir & 1;
+	if (hold) {
+		h = hold->n[dir];
+		cnt = hold->cnt;
+	}
+	if (h + e->bytes < MF_PEEK && cnt < MF_HOLD_CALLS) {
+		if (!hold) {
+			struct mf_hold *z = bpf_map_lookup_elem(&mf_hold_zero, &zero);
+
+			if (!z || bpf_map_update_elem(&mf_hold, &sk, z, BPF_ANY))
+				goto drop;
+			hold = bpf_map_lookup_elem(&mf_hold, &sk);
+			if (!hold)
+				goto drop;
+			hold->inode = a->inode;
+			h = 0;
+			cnt = 0;
+		}
+		c = &hold->c[cnt & (MF_HOLD_CALLS - 1)];
+		c->ts = bpf_ktime_get_ns();
+		c->tid = (__u32)bpf_get_current_pid_tgid();
+		c->dir = dir;
+		c->source = a->source;
+		c->len = e->bytes;
+		c->off = h;
+		__builtin_memcpy(hold->b[dir], pk->b, MF_PEEK);
+		hold->n[dir] = h + e->bytes;
+		hold->cnt = cnt + 1;
+		return 0;
+	}
+drop:
+	if (hold) {
+		for (int i = 0; i < MF_HOLD_CALLS; i++) {
+			if (i >= hold->cnt)
+				break;
+			c = &hold->c[i];
+			if (c->dir == dir && c->len) {
+				c->len = 0;
+				dropped++;
+			}
+		}
+		hold->n[dir] = 0;
+		if (!hold->n[dir ^ 1])
+			bpf_map_delete_elem(&mf_hold, &sk);
+	}
+	mf_count_n(MF_KS_DATA_FILTERED, dropped);
+	if (st && st->role)
+		st->flags |= MF_SF_FOREIGN_OUT << dir;
+	return 0;
+}
+
+/* Sends the held calls, oldest first; buf already has the fields they share with the call that
+ * classified the socket. */
+__noinline int mf_emit_held(struct mf_hold *hold, struct mf_data_buf *buf)
+{
+	if (!hold || !buf)
+		return 0;
+	for (int i = 0; i < MF_HOLD_CALLS; i++) {
+		struct mf_held *c;
+		__u32 len;
+
+		if (i >= hold->cnt)
+			break;
+		c = &hold->c[i];
+		len = c->len;
+		if (!len)
+			continue;
+		if (len > MF_PEEK)
+			len = MF_PEEK;
+		buf->d.ts_ns = c->ts;
+		buf->d.tid = c->tid;
+		buf->d.direction = c->dir;
+		buf->d.source = c->source;
+		buf->d.bytes = len;
+		buf->d.payload_len = len;
+		buf->d.flags = MF_DF_HELD;
+		buf->d.msg_index = 0;
+		bpf_probe_read_kernel(buf->payload, len, &hold->b[c->dir & 1][c->off & (MF_PEEK - 1)]);
+		buf->hdr.len = sizeof(struct mf_data) + len;
+		if (mf_data_output(buf, len))
+			mf_count(MF_KS_DATA_RB_DROP);
+		else
+			mf_count(MF_KS_DATA_EMITTED);
+	}
+	return 0;
+}
+
 /* Global so the verifier checks it once per program instead of once per
  * call site; that keeps loading the whole family to a fraction of a second. */
 __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 {
 	struct mf_peek pk = {};
-	__u8 *peek = pk.b;
 	struct mf_sock_state *st;
+	struct mf_hold *hold = NULL;
 	struct mf_data_buf *buf;
 	struct mf_tuple t = {};
-	__u64 first, first_len, id;
-	__u32 cpu, want, copied = 0, limit = mf_cfg_payload;
-	__u8 proto = 0, flags = 0;
-	__u64 sk;
+	__u64 id, sk;
+	__u32 cpu, want, copied = 0, limit = mf_cfg_payload, h = 0;
+	__u8 proto = 0, flags = 0, dir;
+	int m;
 
 	if (!a || !e)
 		return 0;
 	sk = a->sock;
-
-	if (e->iov) {
-		struct iovec v;
-
-		if (bpf_probe_read_user(&v, sizeof(v), (void *)e->iov))
-			goto read_err;
-		first = (__u64)v.iov_base;
-		first_len = v.iov_len;
-	} else {
-		first = e->base;
-		first_len = e->bytes;
-	}
-	if (first_len > e->bytes)
-		first_len = e->bytes;
+	dir = a->dir & 1;
 
 	mf_sock_tuple((struct sock *)sk, &t);
 	if (t.ip_proto == IPPROTO_UDP && t.rport == 0 && mf_tuple_from_sockaddr(&t, (void *)e->addr))
@@ -137,21 +332,51 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 	if (st && st->proto) {
 		proto = st->proto;
 		flags |= MF_DF_SOCK_KNOWN;
-		if (proto == MF_PROTO_TLS && first_len)
-			bpf_probe_read_user(peek, 1, (void *)first);
+		if (proto == MF_PROTO_TLS)
+			mf_peek_call(e, &pk, 0, 1);
 	} else {
-		__u32 n = first_len < MF_PEEK ? first_len : MF_PEEK;
-
-		if (n == 0)
-			return 0;
-		barrier_var(n);
-		if (n > MF_PEEK)
-			n = MF_PEEK;
-		if (bpf_probe_read_user(peek, n, (void *)first))
-			goto read_err;
-		proto = mf_classify(&pk, n, t.lport, t.rport, e->bytes);
-		if (!proto) {
+		/* Judged while this call was in flight. */
+		if (st && (st->flags & (MF_SF_FOREIGN_OUT << dir))) {
 			mf_count(MF_KS_DATA_FILTERED);
+			return 0;
+		}
+		/* Datagrams are whole messages: only a byte stream gets a held prefix. */
+		if (t.ip_proto == IPPROTO_TCP) {
+			hold = bpf_map_lookup_elem(&mf_hold, &sk);
+			if (hold && hold->inode != a->inode) {
+				bpf_map_delete_elem(&mf_hold, &sk);
+				hold = NULL;
+			}
+			if (hold) {
+				h = hold->n[dir];
+				if (h >= MF_PEEK)
+					h = 0;
+				__builtin_memcpy(pk.b, hold->b[dir], MF_PEEK);
+			}
+		}
+		m = mf_peek_call(e, &pk, h, MF_PEEK - h);
+		if (m < 0)
+			goto read_err;
+		if (h + m == 0)
+			return 0;
+		proto = mf_classify(&pk, h + m, t.lport, t.rport, h + e->bytes);
+		if (!proto && h) {
+			/* A stray byte held before a message must not hide it: the call alone, as
+			 * without held bytes (those still go out first if it matches). */
+			struct mf_peek alone = {};
+
+			m = mf_peek_call(e, &alone, 0, MF_PEEK);
+			if (m > 0) {
+				proto = mf_classify(&alone, m, t.lport, t.rport, e->bytes);
+				if (proto)
+					pk = alone;
+			}
+		}
+		if (!proto) {
+			if (t.ip_proto == IPPROTO_TCP)
+				mf_hold_or_drop(a, e, &pk, st, hold);
+			else
+				mf_count(MF_KS_DATA_FILTERED);
 			return 0;
 		}
 		if (st) {
@@ -162,7 +387,7 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 			bpf_map_update_elem(&mf_socks, &sk, &ns, BPF_NOEXIST);
 		}
 	}
-	if (proto == MF_PROTO_TLS && peek[0] != 0x16 && limit > MF_TLS_CIPHERTEXT_CAP) {
+	if (proto == MF_PROTO_TLS && pk.b[0] != 0x16 && limit > MF_TLS_CIPHERTEXT_CAP) {
 		limit = MF_TLS_CIPHERTEXT_CAP;
 		flags |= MF_DF_TLS_CAPPED;
 	}
@@ -171,6 +396,31 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 	buf = bpf_map_lookup_elem(&mf_data_scr, &cpu);
 	if (!buf)
 		return 0;
+
+	/* What every record of this socket and process shares, held calls included. */
+	id = bpf_get_current_pid_tgid();
+	buf->hdr.type = MF_REC_SOCK_DATA;
+	buf->d.sock_id = sk;
+	buf->d.inode = a->inode;
+	buf->d.cgroup_id = bpf_get_current_cgroup_id();
+	buf->d.ssl_ptr = 0;
+	buf->d.pid = id >> 32;
+	buf->d.fd = a->fd;
+	buf->d.family = t.family;
+	buf->d.ip_proto = t.ip_proto;
+	buf->d.role = st ? st->role : MF_ROLE_UNKNOWN;
+	buf->d.proto = proto;
+	buf->d.lport = t.lport;
+	buf->d.rport = t.rport;
+	buf->d._pad0 = 0;
+	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
+	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
+	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
+
+	if (hold) {
+		mf_emit_held(hold, buf);
+		bpf_map_delete_elem(&mf_hold, &sk);
+	}
 
 	want = e->bytes < limit ? e->bytes : limit;
 	if (want > MF_MAX_PAYLOAD)
@@ -209,31 +459,12 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 		copied += l;
 	}
 
-	id = bpf_get_current_pid_tgid();
-	buf->hdr.type = MF_REC_SOCK_DATA;
 	buf->d.ts_ns = bpf_ktime_get_ns();
-	buf->d.sock_id = sk;
-	buf->d.inode = a->inode;
-	buf->d.cgroup_id = bpf_get_current_cgroup_id();
-	buf->d.ssl_ptr = 0;
-	buf->d.bytes = e->bytes;
-	buf->d.pid = id >> 32;
 	buf->d.tid = (__u32)id;
-	buf->d.fd = a->fd;
+	buf->d.bytes = e->bytes;
 	buf->d.direction = a->dir;
 	buf->d.source = a->source;
-	buf->d.family = t.family;
-	buf->d.ip_proto = t.ip_proto;
-	buf->d.role = st ? st->role : MF_ROLE_UNKNOWN;
-	buf->d.proto = proto;
 	buf->d.msg_index = e->idx;
-	buf->d.lport = t.lport;
-	buf->d.rport = t.rport;
-	buf->d._pad0 = 0;
-	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
-	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
-	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
-
 	if (copied > MF_MAX_PAYLOAD)
 		copied = MF_MAX_PAYLOAD;
 	if (e->bytes > copied)
@@ -314,25 +545,25 @@ static __always_inline void mf_exit(long ret, const __u8 kind)
 	SEC("tracepoint/syscalls/sys_exit_" #name) int mf_##name##_x(struct trace_event_raw_sys_exit *ctx) \
 	{ mf_exit(ctx->ret, kind); return 0; }
 
-MF_ENTER(read) { mf_enter(MF_SRC_READ, MF_DIR_INGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_ENTER(read) { mf_enter(MF_SRC_READ, MF_DIR_INGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, 0, 0); return 0; }
 MF_EXIT(read, MF_ARG_BUF)
-MF_ENTER(write) { mf_enter(MF_SRC_WRITE, MF_DIR_EGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_ENTER(write) { mf_enter(MF_SRC_WRITE, MF_DIR_EGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, 0, 0); return 0; }
 MF_EXIT(write, MF_ARG_BUF)
-MF_ENTER(readv) { mf_enter(MF_SRC_READV, MF_DIR_INGRESS, MF_ARG_IOV, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_ENTER(readv) { mf_enter(MF_SRC_READV, MF_DIR_INGRESS, MF_ARG_IOV, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0); return 0; }
 MF_EXIT(readv, MF_ARG_IOV)
-MF_ENTER(writev) { mf_enter(MF_SRC_WRITEV, MF_DIR_EGRESS, MF_ARG_IOV, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_ENTER(writev) { mf_enter(MF_SRC_WRITEV, MF_DIR_EGRESS, MF_ARG_IOV, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0); return 0; }
 MF_EXIT(writev, MF_ARG_IOV)
 /* recvfrom(fd, buf, len, flags, src_addr, addrlen) */
-MF_ENTER(recvfrom) { mf_enter(MF_SRC_RECVFROM, MF_DIR_INGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, ctx->args[4]); return 0; }
+MF_ENTER(recvfrom) { mf_enter(MF_SRC_RECVFROM, MF_DIR_INGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, ctx->args[4], ctx->args[3]); return 0; }
 MF_EXIT(recvfrom, MF_ARG_BUF)
 /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
-MF_ENTER(sendto) { mf_enter(MF_SRC_SENDTO, MF_DIR_EGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, ctx->args[4]); return 0; }
+MF_ENTER(sendto) { mf_enter(MF_SRC_SENDTO, MF_DIR_EGRESS, MF_ARG_BUF, ctx->args[0], ctx->args[1], 0, ctx->args[4], 0); return 0; }
 MF_EXIT(sendto, MF_ARG_BUF)
-MF_ENTER(recvmsg) { mf_enter(MF_SRC_RECVMSG, MF_DIR_INGRESS, MF_ARG_MSG, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_ENTER(recvmsg) { mf_enter(MF_SRC_RECVMSG, MF_DIR_INGRESS, MF_ARG_MSG, ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); return 0; }
 MF_EXIT(recvmsg, MF_ARG_MSG)
-MF_ENTER(sendmsg) { mf_enter(MF_SRC_SENDMSG, MF_DIR_EGRESS, MF_ARG_MSG, ctx->args[0], ctx->args[1], 0, 0); return 0; }
+MF_ENTER(sendmsg) { mf_enter(MF_SRC_SENDMSG, MF_DIR_EGRESS, MF_ARG_MSG, ctx->args[0], ctx->args[1], 0, 0, 0); return 0; }
 MF_EXIT(sendmsg, MF_ARG_MSG)
-MF_ENTER(recvmmsg) { mf_enter(MF_SRC_RECVMMSG, MF_DIR_INGRESS, MF_ARG_MMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_ENTER(recvmmsg) { mf_enter(MF_SRC_RECVMMSG, MF_DIR_INGRESS, MF_ARG_MMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0, ctx->args[3]); return 0; }
 MF_EXIT(recvmmsg, MF_ARG_MMSG)
-MF_ENTER(sendmmsg) { mf_enter(MF_SRC_SENDMMSG, MF_DIR_EGRESS, MF_ARG_MMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0); return 0; }
+MF_ENTER(sendmmsg) { mf_enter(MF_SRC_SENDMMSG, MF_DIR_EGRESS, MF_ARG_MMSG, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0); return 0; }
 MF_EXIT(sendmmsg, MF_ARG_MMSG)

@@ -3,7 +3,9 @@
  * TCP health from the stack's own tracepoints: retransmits, resets, state
  * changes and smoothed RTT. These fire mostly in softirq, so the current
  * pid means little; the socket address (sock_id) is what joins them to the
- * data and lifecycle records.
+ * data and lifecycle records. The one exception is the change into
+ * SYN_SENT, made by connect() itself: its pid and comm are the socket's
+ * owner, also for a connect that fails before returning (no connect event).
  */
 #include "mf-common.bpf.h"
 
@@ -14,6 +16,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 mf_cfg_rtt_interval_ns = 1000000000ULL;
 
 #define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_CLOSE_WAIT 8
@@ -58,6 +61,7 @@ static __always_inline struct mf_tcp_rec *mf_tcp_reserve(__u32 kind, const void 
 	r->ev.kind = kind;
 	r->ev.oldstate = -1;
 	r->ev.newstate = -1;
+	mf_process_comm(r->ev.comm, sizeof(r->ev.comm));
 	return r;
 }
 
@@ -111,8 +115,16 @@ int mf_tcp_retx(struct trace_event_raw_tcp_retransmit_skb *ctx)
 		return 0;
 	MF_TCP_ENDPOINTS(r, ctx);
 	r->ev.oldstate = ctx->state;
+	/* Kernels that also report failed attempts (err != 0) have the field. */
 	if (bpf_core_field_exists(ctx->err))
 		r->ev.value = ctx->err;
+	if (ctx->skbaddr) {
+		/* The kernel's retransmission counters count segments of a GSO skb, not skbs. */
+		const struct sk_buff *skb = ctx->skbaddr;
+		const struct tcp_skb_cb *cb = (const void *)&skb->cb[0];
+
+		r->ev.segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	}
 	mf_tcp_submit(r);
 	return 0;
 }
@@ -129,6 +141,9 @@ int mf_tcp_rst_rx(struct trace_event_raw_tcp_event_sk *ctx)
 	if (!r)
 		return 0;
 	MF_TCP_ENDPOINTS(r, ctx);
+	/* SYN_SENT: the connect was refused; otherwise an established connection was reset. */
+	if (sk)
+		r->ev.oldstate = BPF_CORE_READ((const struct sock *)sk, __sk_common.skc_state);
 	mf_tcp_submit(r);
 	return 0;
 }
@@ -161,18 +176,37 @@ int mf_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
-	/* Established and closed are the connection's life; FIN_WAIT1 vs
-	 * CLOSE_WAIT says which side closed first. The rest is noise. */
-	if (ns != TCP_ESTABLISHED && ns != TCP_CLOSE && ns != TCP_FIN_WAIT1 && ns != TCP_CLOSE_WAIT)
+	/* SYN_SENT (connect, in the owner's context), established and closed
+	 * are the connection's life; FIN_WAIT1 vs CLOSE_WAIT says which side
+	 * closed first. The rest is noise. */
+	if (ns != TCP_SYN_SENT && ns != TCP_ESTABLISHED && ns != TCP_CLOSE && ns != TCP_FIN_WAIT1 &&
+	    ns != TCP_CLOSE_WAIT)
 		return 0;
-	if (mf_sock_excluded(sk))
+	/* SYN_SENT runs in connect(): the caller says whether it is excluded,
+	 * not a flag that an excluded process's former socket at this address
+	 * may have left in mf_socks (their entries outlive them). */
+	if (ns == TCP_SYN_SENT ? mf_excluded(bpf_get_current_pid_tgid() >> 32) : mf_sock_excluded(sk))
 		return 0;
+	if (ns == TCP_CLOSE) {
+		/* The address will be another socket's: its first RTT sample must not wait. */
+		__u64 key = (__u64)sk;
+
+		bpf_map_delete_elem(&mf_rtt_last, &key);
+	}
 	r = mf_tcp_reserve(MF_TE_STATE, sk);
 	if (!r)
 		return 0;
 	MF_TCP_ENDPOINTS(r, ctx);
 	r->ev.oldstate = ctx->oldstate;
 	r->ev.newstate = ns;
+	if (sk && ns != TCP_SYN_SENT) {
+		/* Why it closed (ECONNREFUSED, ECONNRESET, ETIMEDOUT; 0 for a FIN or
+		 * before the error is set, as for a reset this side sends: that one
+		 * follows as a SEND_RESET) and the RTT estimate: at ESTABLISHED, the
+		 * handshake's sample. */
+		r->ev.value = BPF_CORE_READ((const struct sock *)sk, sk_err);
+		r->ev.srtt_us = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3;
+	}
 	mf_tcp_submit(r);
 	return 0;
 }

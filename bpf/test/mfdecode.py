@@ -18,14 +18,14 @@ KSTATS = ["data_emitted", "data_filtered", "data_rb_drop", "data_read_err", "lc_
 
 DATA = struct.Struct("<QQQQQQIIiIBBBBBBBBHHI16s16s16s")            # 128
 SOCK_EV = struct.Struct("<QQQQIIiiBBBBHH16s16s16sB7x")              # 112
-TCP_EV = struct.Struct("<QQIIBxHHxx16s16siiIII4x")                  # 88
+TCP_EV = struct.Struct("<QQIIBxHHxx16s16siiIIII16s")                # 104
 HS = struct.Struct("<QQQQQIIiiBBBxHH16s16s16s64s")                  # 176
 PKT = struct.Struct("<QIIIHHHBx4x16s")                              # 48
 HELLO_S = struct.Struct("<IIQQIIIII8I4x64s")                        # 144
 LOG_S = struct.Struct("<II")
 STATS_S = struct.Struct("<QQII13Q7Q")                               # 184
 
-for s, n in ((DATA, 128), (SOCK_EV, 112), (TCP_EV, 88), (HS, 176), (PKT, 48), (HELLO_S, 144), (STATS_S, 184)):
+for s, n in ((DATA, 128), (SOCK_EV, 112), (TCP_EV, 104), (HS, 176), (PKT, 48), (HELLO_S, 144), (STATS_S, 184)):
     assert s.size == n, (s.format, s.size, n)
 
 
@@ -63,10 +63,12 @@ def decode_body(rtype, body):
         return r
     if rtype == TCP_EVENT:
         keys = ["ts_ns", "sock_id", "pid", "kind", "family", "sport", "dport", "saddr", "daddr", "oldstate",
-                "newstate", "srtt_us", "snd_cwnd", "value"]
-        r = dict(zip(keys, TCP_EV.unpack_from(body)))
+                "newstate", "srtt_us", "snd_cwnd", "value", "segs", "comm"]
+        # Bodies of 88 bytes (earlier versions) end before segs and comm.
+        r = dict(zip(keys, TCP_EV.unpack_from(body.ljust(TCP_EV.size, b"\0"))))
         r["saddr"] = addr(r["family"], r["saddr"])
         r["daddr"] = addr(r["family"], r["daddr"])
+        r["comm"] = cstr(r["comm"])
         return r
     if rtype == SSL_HANDSHAKE:
         keys = ["ts_ns", "duration_ns", "ssl_ptr", "sock_id", "cgroup_id", "pid", "tid", "fd", "ret", "kind",

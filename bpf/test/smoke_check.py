@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mfdecode as d  # noqa: E402
+import split_traffic as split  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--stream", required=True)
@@ -19,6 +20,13 @@ ap.add_argument("--http-port", type=int, required=True)
 ap.add_argument("--https-port", type=int, required=True)
 ap.add_argument("--redis-port", type=int, required=True)
 ap.add_argument("--curls", type=int, required=True)
+ap.add_argument("--split-pid", type=int, required=True)
+ap.add_argument("--mqtt-port", type=int, required=True)
+ap.add_argument("--dns-port", type=int, required=True)
+ap.add_argument("--stray-port", type=int, required=True)
+ap.add_argument("--foreign-port", type=int, required=True)
+ap.add_argument("--foreign-count", type=int, required=True)
+ap.add_argument("--held", required=True, help="prog_id:/map_id: lines of the loader's fdinfo while it ran")
 ap.add_argument("--progs-after", required=True)
 ap.add_argument("--maps-after", required=True)
 ap.add_argument("--loader-rc", type=int, required=True)
@@ -137,6 +145,43 @@ check("redis-cli PING captured", bool(ping), "%d records" % len(ping))
 pong = data(pids={a.redis_server_pid}, direction=EGRESS, prefix=b"+PONG", lport=a.redis_port)
 check("redis-server +PONG captured", bool(pong), "%d records" % len(pong))
 
+# Pre-filter: messages split across calls (split_traffic.py), and traffic we do not parse.
+HELD = 32
+
+
+def joined(recs):
+    return b"".join(bytes(r["payload"]) for r in sorted(recs, key=lambda r: r["ts_ns"]))
+
+
+def shape(recs):
+    return " ".join("%d%s" % (r["bytes"], "h" if r["flags"] & HELD else "") for r in sorted(recs, key=lambda r: r["ts_ns"]))
+
+
+sp = {a.split_pid}
+mq_in = data(pids=sp, direction=INGRESS, lport=a.mqtt_port)
+check("MQTT CONNECT read 1 + 1 + 12 bytes: two held records, then the rest, all of it (mosquitto)",
+      joined(mq_in) == split.MQTT_CONNECT and shape(mq_in) == "1h 1h 12" and {r["proto"] for r in mq_in} == {7},
+      "records %s" % shape(mq_in))
+mq_ack = data(pids=sp, direction=EGRESS, lport=a.mqtt_port, prefix=b"\x20\x02\x00\x00")
+check("MQTT CONNACK passes once the socket is classified", len(mq_ack) == 1 and mq_ack[0]["flags"] & 4,
+      "%d records" % len(mq_ack))
+dns_msg = len(split.DNS_QUERY).to_bytes(2, "big") + split.DNS_QUERY
+dns_out = data(pids=sp, direction=EGRESS, rport=a.dns_port)
+check("DNS over TCP off port 53 sent by writev([length], [query]): one whole record (dig)",
+      len(dns_out) == 1 and bytes(dns_out[0]["payload"]) == dns_msg and dns_out[0]["source"] == 4 and
+      dns_out[0]["proto"] == 8, "records %s" % shape(dns_out))
+dns_in = data(pids=sp, direction=INGRESS, lport=a.dns_port)
+check("DNS length read byte by byte after a MSG_PEEK: held, then the query, no byte twice (dnsmasq)",
+      joined(dns_in) == dns_msg and shape(dns_in) == "1h 1h %d" % len(split.DNS_QUERY), "records %s" % shape(dns_in))
+for side, st in (("client", data(pids=sp, direction=EGRESS, rport=a.stray_port)),
+                 ("server", data(pids=sp, direction=INGRESS, lport=a.stray_port))):
+    check("a stray byte before an HTTP request does not hide it (%s: held byte, then the request)" % side,
+          joined(st) == b"\n" + split.HTTP_GET and shape(st) == "1h %d" % len(split.HTTP_GET),
+          "records %s" % shape(st))
+foreign = data(lport=a.foreign_port) + data(rport=a.foreign_port)
+check("no record for %d round trips of a protocol we do not parse (8-byte writes, 3-byte replies)" %
+      a.foreign_count, not foreign, "%d records" % len(foreign))
+
 # Accounting.
 stats = by_type.get(d.STATS, [])
 last = stats[-1] if stats else {}
@@ -155,8 +200,23 @@ hello = recs[0][1] if recs and recs[0][0] == d.HELLO else {}
 own = [r for r in by_type.get(d.SOCK_DATA, []) if r["pid"] in hello.get("excluded", [])]
 check("no data records from excluded pids", not own, "excluded %s" % hello.get("excluded"))
 
-progs = [l for l in open(a.progs_after) if " name mf_" in l]
-maps = [l for l in open(a.maps_after) if " name mf_" in l]
+# Only what this loader held: other loaders may run on the host meanwhile.
+held = {"prog_id:": set(), "map_id:": set()}
+for line in open(a.held):
+    f = line.split()
+    if len(f) == 2 and f[0] in held and f[1].isdigit():
+        held[f[0]].add(int(f[1]))
+check("the loader held mf_ programs and maps while it ran", bool(held["prog_id:"]) and bool(held["map_id:"]),
+      "%d programs, %d maps" % (len(held["prog_id:"]), len(held["map_id:"])))
+
+
+def left(path, ids):
+    return [l for l in open(path) if " name mf_" in l and l.split(":", 1)[0].strip().isdigit() and
+            int(l.split(":", 1)[0]) in ids]
+
+
+progs = left(a.progs_after, held["prog_id:"])
+maps = left(a.maps_after, held["map_id:"])
 check("no mf_ programs loaded after exit", not progs, "".join(progs).strip())
 check("no mf_ maps left after exit", not maps, "".join(maps).strip())
 

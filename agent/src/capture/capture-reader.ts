@@ -82,6 +82,15 @@ const TS_BIN_LO = 3; // 2^-k, k <= 32
 const TS_BIN_HI = 4; // 2^-k, 32 < k <= 52
 const TS_BIG = 5; // anything finer: BigInt
 
+/** 32-bit reads of a record header already known to be in `buf` (per packet: no bound checks). */
+function le32(buf: Buffer, at: number): number {
+  return (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+}
+
+function be32(buf: Buffer, at: number): number {
+  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+}
+
 function hex(buf: Buffer, start: number, end: number): string {
   const parts: string[] = [];
   for (let i = start; i < end; i++) parts.push(buf[i].toString(16).padStart(2, '0'));
@@ -182,6 +191,24 @@ class Iface {
 }
 
 /**
+ * The packet handed to the handler: the frame stays in the chunk (`buffer` at `offset`), and the
+ * `data` view is made only when read, so the decoder's path allocates nothing per packet.
+ */
+class ReaderPacket implements CapturedPacket {
+  tsUs = 0;
+  linkType = 0;
+  interfaceId = 0;
+  capLen = 0;
+  origLen = 0;
+  buffer: Buffer = Buffer.alloc(0);
+  offset = 0;
+
+  get data(): Buffer {
+    return this.buffer.subarray(this.offset, this.offset + this.capLen);
+  }
+}
+
+/**
  * Push parser for pcap / pcapng byte streams.
  *
  * ```ts
@@ -199,14 +226,7 @@ export class CaptureReader {
   readonly stats: CaptureReaderStats = { packets: 0, bytes: 0, blocksSkipped: 0, bytesConsumed: 0 };
 
   private readonly onPacket: PacketHandler;
-  private readonly pkt: CapturedPacket = {
-    tsUs: 0,
-    linkType: 0,
-    interfaceId: 0,
-    capLen: 0,
-    origLen: 0,
-    data: Buffer.alloc(0),
-  };
+  private readonly pkt = new ReaderPacket();
 
   private fmt = FMT_NONE;
   /** Byte order of the current pcap file / pcapng section. */
@@ -394,7 +414,7 @@ export class CaptureReader {
   private recordLength(buf: Buffer, off: number): number {
     if (this.fmt === FMT_PCAP) {
       if (!this.pcapHeaderDone) return PCAP_GLOBAL_HEADER;
-      const incl = this.le ? buf.readUInt32LE(off + 8) : buf.readUInt32BE(off + 8);
+      const incl = this.le ? le32(buf, off + 8) : be32(buf, off + 8);
       if (incl > MAX_PCAP_RECORD) {
         throw new CaptureFormatError(
           `pcap record at byte ${this.stats.bytesConsumed} claims ${incl} captured bytes ` +
@@ -438,9 +458,9 @@ export class CaptureReader {
       return;
     }
     const le = this.le;
-    const sec = le ? buf.readUInt32LE(off) : buf.readUInt32BE(off);
-    const frac = le ? buf.readUInt32LE(off + 4) : buf.readUInt32BE(off + 4);
-    const orig = le ? buf.readUInt32LE(off + 12) : buf.readUInt32BE(off + 12);
+    const sec = le ? le32(buf, off) : be32(buf, off);
+    const frac = le ? le32(buf, off + 4) : be32(buf, off + 4);
+    const orig = le ? le32(buf, off + 12) : be32(buf, off + 12);
     const capLen = len - PCAP_RECORD_HEADER;
     const p = this.pkt;
     p.tsUs = sec * 1e6 + (this.pcapNano ? Math.floor(frac / 1000) : frac);
@@ -448,7 +468,8 @@ export class CaptureReader {
     p.interfaceId = 0;
     p.capLen = capLen;
     p.origLen = orig;
-    p.data = buf.subarray(off + PCAP_RECORD_HEADER, off + len);
+    p.buffer = buf;
+    p.offset = off + PCAP_RECORD_HEADER;
     this.stats.packets++;
     this.stats.bytes += capLen;
     this.onPacket(p);
@@ -598,7 +619,8 @@ export class CaptureReader {
     p.interfaceId = id;
     p.capLen = capLen;
     p.origLen = orig;
-    p.data = buf.subarray(off + dataAt, off + dataAt + capLen);
+    p.buffer = buf;
+    p.offset = off + dataAt;
     this.stats.packets++;
     this.stats.bytes += capLen;
     this.onPacket(p);
@@ -617,7 +639,8 @@ export class CaptureReader {
     p.interfaceId = 0;
     p.capLen = capLen;
     p.origLen = orig;
-    p.data = buf.subarray(off + 12, off + 12 + capLen);
+    p.buffer = buf;
+    p.offset = off + 12;
     this.stats.packets++;
     this.stats.bytes += capLen;
     this.onPacket(p);
@@ -631,6 +654,33 @@ export class CaptureReader {
  */
 export function openCaptureFile(path: string): fs.ReadStream {
   return fs.createReadStream(path, { highWaterMark: 1024 * 1024 });
+}
+
+/**
+ * The bytes of a file in chunks read into two buffers used in turn: the next chunk is read while
+ * the caller works on this one, and nothing is allocated per chunk (a read stream allocates a
+ * new buffer for each, which at a few hundred MB/s keeps the garbage collector busy). A chunk is
+ * valid until the loop asks for the next one, which is what {@link CaptureReader.feed} needs.
+ */
+export async function* readFileChunks(path: string, chunkBytes = 1024 * 1024): AsyncGenerator<Buffer, void, undefined> {
+  const file = await fs.promises.open(path, 'r');
+  const buffers = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)];
+  let next = 0;
+  let pending = file.read(buffers[0], 0, chunkBytes, null);
+  try {
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) return;
+      const chunk = buffers[next].subarray(0, bytesRead);
+      next ^= 1;
+      pending = file.read(buffers[next], 0, chunkBytes, null);
+      yield chunk;
+    }
+  } finally {
+    // A read may still be running when the caller stops early.
+    await pending.catch(() => undefined);
+    await file.close();
+  }
 }
 
 /**

@@ -17,6 +17,13 @@ export interface CapturedPacket {
   origLen: number;
   /** The frame bytes; only valid during the callback that received it. */
   data: Buffer;
+  /**
+   * Optionally the frame in place: `buffer[offset, offset + capLen)`. The file reader sets it so
+   * the decoder reads the chunk directly and `data` (a view made per packet) is only made for
+   * a consumer that asks for it.
+   */
+  buffer?: Buffer;
+  offset?: number;
 }
 
 export type PacketHandler = (packet: CapturedPacket) => void;

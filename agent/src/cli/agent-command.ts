@@ -68,6 +68,13 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     ? await startOtlpReceiver(store, { host: opts.otlpHost, port: opts.otlpPort, token: opts.token ?? process.env.METAFLOW_API_TOKEN, agentHost: opts.host })
     : undefined;
   await agent.start();
+  if (agent.failure !== undefined) {
+    // Nothing is captured (the reason is in the log): nothing to serve either.
+    await agent.stop();
+    await otlp?.close();
+    await store.close();
+    return 1;
+  }
   let api: Awaited<ReturnType<typeof startApiServer>> | undefined;
   if (opts.api) {
     const token = opts.token ?? process.env.METAFLOW_API_TOKEN;
@@ -83,8 +90,9 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     if (opts.preview) announcePreview(api.url);
   } else process.stderr.write('metaflow agent: capturing\n');
   if (otlp) process.stderr.write(`metaflow agent: OpenTelemetry spans accepted on ${otlp.url}/v1/traces\n`);
-  await stopped;
-  process.stderr.write('metaflow agent: stopping: detaching probes and storing what is open\n');
+  // A loader that keeps dying ends the command too (exit status 1), after storing what was captured.
+  const failure = await Promise.race([stopped.then(() => undefined), agent.failed]);
+  process.stderr.write(`metaflow agent: stopping${failure === undefined ? '' : ' (capture has stopped)'}: detaching probes and storing what is open\n`);
   const summary = await agent.stop();
   await api?.app.close();
   await otlp?.close();
@@ -92,9 +100,10 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
   process.stderr.write(
     `metaflow agent: stopped. ${summary.packets} packets, ${summary.socketEvents} socket events, ${summary.requestRecords} requests; ` +
       `${summary.flowsOpenAtStop} flows and ${summary.socketsOpenAtStop} sockets were open and are stored with their pending requests; ` +
-      `${summary.kernelDrops} records lost in the kernel (${lossDetail(summary)}), ${summary.storeRowsDropped} rows dropped by the store, ${summary.loaderRestarts} loader restarts\n`,
+      `${summary.kernelDrops} records lost in the kernel (${lossDetail(summary)}), ${summary.storeRowsDropped} rows dropped by the store, ${summary.loaderRestarts} loader restarts, ` +
+      `${summary.captureGapCount} capture gaps (${Number(summary.captureGapSeconds.toFixed(3))} s without capture; flow_metrics.capture_gaps)\n`,
   );
-  return 0;
+  return failure === undefined ? 0 : 1;
 }
 
 function lossDetail(s: { loaderStats?: { dataRingDrops: number; lifecycleRingDrops: number; tcpRingDrops: number; sslRingDrops: number; packetsDropped: number; packetsReceived: number } }): string {

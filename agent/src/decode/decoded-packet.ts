@@ -1,8 +1,8 @@
 /**
  * The L3/L4 view of one frame, filled in place by the decoder.
  *
- * One instance is reused for every packet (no allocation per packet); IPv6 addresses and the
- * payload are subarrays of the frame and are only valid until the next packet is decoded.
+ * One instance is reused for every packet (no allocation per packet); the payload refers to the
+ * frame's bytes and is only valid until the next packet is decoded.
  */
 export class DecodedPacket {
   tsUs = 0;
@@ -14,9 +14,9 @@ export class DecodedPacket {
   /** IPv4 addresses as unsigned 32-bit numbers (valid when ipVersion is 4). */
   srcIp4 = 0;
   dstIp4 = 0;
-  /** IPv6 addresses, 16 bytes each (valid when ipVersion is 6). */
-  srcIp6: Buffer = EMPTY;
-  dstIp6: Buffer = EMPTY;
+  /** Both versions as 4 big-endian words, IPv4 in the last word (the flow table's form). */
+  readonly srcAddr = new Uint32Array(4);
+  readonly dstAddr = new Uint32Array(4);
   /** IP protocol number of the transport header (6 TCP, 17 UDP). */
   ipProto = 0;
   /** IP packet length from the IP header (header + payload), independent of the snaplen. */
@@ -32,8 +32,13 @@ export class DecodedPacket {
   window = 0;
   /** Window scale option of a SYN / SYN-ACK, or -1 when absent. */
   windowScale = -1;
-  /** Transport payload bytes present in the capture (may be shorter than l4PayloadLen). */
-  payload: Buffer = EMPTY;
+  /**
+   * Transport payload bytes present in the capture (may be shorter than l4PayloadLen):
+   * `payloadData[payloadStart, payloadEnd)`, or as a view made on demand, `payload`.
+   */
+  payloadData: Buffer = EMPTY;
+  payloadStart = 0;
+  payloadEnd = 0;
   /**
    * Where the packet was captured (live: the interface index; replay: 0). The same connection
    * seen at two points is two flows, one per observation point, never merged.
@@ -41,6 +46,29 @@ export class DecodedPacket {
   tapPort = 0;
   /** Live capture: the host sent the packet out of the interface (AF_PACKET's PACKET_OUTGOING). */
   outgoing = false;
+
+  get payloadLength(): number {
+    return this.payloadEnd - this.payloadStart;
+  }
+
+  get payload(): Buffer {
+    return this.payloadData.subarray(this.payloadStart, this.payloadEnd);
+  }
+
+  /** IPv6 addresses, 16 bytes each (valid when ipVersion is 6). */
+  get srcIp6(): Buffer {
+    return wordsToBytes(this.srcAddr);
+  }
+
+  get dstIp6(): Buffer {
+    return wordsToBytes(this.dstAddr);
+  }
+}
+
+function wordsToBytes(words: Uint32Array): Buffer {
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 4; i++) b.writeUInt32BE(words[i], i * 4);
+  return b;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { CapturedPacket, LinkType } from '../capture/captured-packet';
 import { ethernet, ipv4, ipv6, sll, sll2, tcpSegment, udpDatagram } from '../testing/packet-builder';
 import { formatIpv4, formatIpv6 } from '../util/ip-format';
+import { Random } from '../testing/fuzz';
 import { DecodedPacket } from './decoded-packet';
 import { PacketDecoder } from './packet-decoder';
 
@@ -158,3 +159,47 @@ test('non-IP, ICMP and unknown link types are skipped by reason', () => {
 function wordsOf(b: Buffer): number[] {
   return [b.readUInt32BE(0), b.readUInt32BE(4), b.readUInt32BE(8), b.readUInt32BE(12)];
 }
+
+test('a frame read in place from a larger buffer decodes exactly as a copy of it, whatever surrounds it', () => {
+  const random = new Random(0xdec0de);
+  const v4 = ipv4('10.0.0.1', '10.0.0.2', 6, tcp);
+  const v6 = ipv6('fd00::1', 'fd00::2', 6, tcp, [[0, Buffer.alloc(6)]]);
+  const udp = ipv4('10.0.0.1', '10.0.0.2', 17, udpDatagram({ src: '10.0.0.1', dst: '10.0.0.2', sport: 53, dport: 5353, payload: 'q' }));
+  const loop = (ip: Buffer, family: number): Buffer => Buffer.concat([Buffer.from([family, 0, 0, 0]), ip]);
+  const samples: [number, Buffer][] = [
+    [LinkType.ETHERNET, ethernet(v4)],
+    [LinkType.ETHERNET, ethernet(v6, [7, 8])],
+    [LinkType.ETHERNET, ethernet(udp)],
+    [LinkType.LINUX_SLL, sll(v4)],
+    [LinkType.LINUX_SLL2, sll2(v6)],
+    [LinkType.RAW, v6],
+    [LinkType.NULL, loop(v4, 2)],
+    [LinkType.LOOP, Buffer.concat([Buffer.from([0, 0, 0, 24]), v6])],
+  ];
+  const view = (p: DecodedPacket, ok: boolean, d: PacketDecoder): string =>
+    JSON.stringify({
+      ok,
+      fields: [p.tsUs, p.frameLen, p.vlanId, p.ipProto, p.l3Len, p.l4PayloadLen, p.srcPort, p.dstPort, p.tcpFlags, p.seq, p.ack, p.window, p.windowScale],
+      addr: ok ? [p.ipVersion, [...p.srcAddr], [...p.dstAddr]] : [],
+      payload: ok ? p.payload.toString('hex') : '',
+      counters: [d.counters.malformed, d.counters.skipped],
+    });
+  for (let i = 0; i < 20_000; i++) {
+    const [linkType, base] = random.pick(samples);
+    const frame = Buffer.from(base);
+    for (let k = random.int(4); k > 0; k--) frame[random.int(frame.length)] = random.int(256);
+    const cut = random.int(3) === 0 ? frame.subarray(0, random.int(frame.length + 1)) : frame;
+    const origLen = cut.length + (random.int(4) === 0 ? random.int(100) : 0);
+    const copy = Buffer.from(cut);
+    const a = new DecodedPacket();
+    const da = new PacketDecoder();
+    const okA = da.decode({ tsUs: 1, linkType, interfaceId: 0, capLen: copy.length, origLen, data: copy }, a);
+    // In place: random bytes before and after the frame, as the next record of a chunk would be.
+    const before = random.int(40);
+    const chunk = Buffer.concat([random.bytes(before), cut, random.bytes(80)]);
+    const b = new DecodedPacket();
+    const db = new PacketDecoder();
+    const okB = db.decode({ tsUs: 1, linkType, interfaceId: 0, capLen: cut.length, origLen, data: Buffer.alloc(0), buffer: chunk, offset: before }, b);
+    assert.equal(view(b, okB, db), view(a, okA, da), `sample ${i}`);
+  }
+});

@@ -1,17 +1,17 @@
 import { HISTOGRAM_OFFSET, histogramBucket, NETWORK_METRICS, NM } from '../aggregate/network-metrics';
-import { NetworkAggregator, RowSink } from '../aggregate/network-aggregator';
+import { NetworkAggregator, putAddressString, RowSink } from '../aggregate/network-aggregator';
 import { L7_PROTOCOL_NAMES } from '../aggregate/l7-protocols';
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet';
 import { formatAddress } from '../util/ip-format';
-import { micros } from '../util/time-format';
 import { FlowL7 } from '../l7/flow-l7';
 import { L7Record, L7ProtocolModule, ParserOptions } from '../l7/l7-parser';
 import { addRedCounts, FlowContext, L7Output, RedOffsets, SideTags } from '../l7/l7-output';
 import { ProtocolInference } from '../l7/protocol-inference';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
-import { METERED_METRICS } from './flow-meter';
+import { METER_NARROW_WIDTH, METER_WIDE_WIDTH, METERED_METRICS, NARROW_AT, WIDE_AT } from './flow-meter';
 import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TIMEOUT_CLASS_COUNT, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
+import { defaultWidth, encodeString, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putI64, putU16, putU32, putU64, putU8 } from '../store/row-binary';
 import { LocalAddresses, ObservationPoints, TAP_SIDES } from './tap-side';
 
 export interface FlowTimeouts {
@@ -121,7 +121,9 @@ export class FlowTracker {
   private readonly local: LocalAddresses;
   private readonly serverPorts: Set<number>;
   private readonly runIdHigh: number;
-  private readonly hostJson: string;
+  /** The host as a RowBinary string, and the longest flow log row with it. */
+  private readonly hostBytes: Buffer;
+  private readonly flowLogRowMax: number;
   private readonly endpointPopularity = new Map<string, number>();
   private readonly src = new Uint32Array(4);
   private readonly dst = new Uint32Array(4);
@@ -150,7 +152,8 @@ export class FlowTracker {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.local = options.localAddresses ?? new LocalAddresses();
     this.serverPorts = new Set(options.serverPorts ?? DEFAULT_SERVER_PORTS);
-    this.hostJson = JSON.stringify(options.host);
+    this.hostBytes = encodeString(options.host);
+    this.flowLogRowMax = FLOW_LOG_LAYOUT.fixedBytes + this.hostBytes.length;
     if (options.l7) {
       this.inference = new ProtocolInference(options.l7.modules);
       this.l7Out = new L7Output(sink, options.host);
@@ -176,13 +179,16 @@ export class FlowTracker {
       this.closeFlow(slot, flows.bits[slot] & (Bit.FinByClient | Bit.FinByServer | Bit.RstSeen) ? this.classify(slot) : CloseType.client_port_reuse);
       slot = -1;
     }
-    if (slot < 0) slot = this.createFlow(hash, p, ts);
-    let side = flows.sideOf(slot, this.src, p.srcPort, this.dst, p.dstPort);
+    let side = flows.foundSide;
+    if (slot < 0) {
+      slot = this.createFlow(hash, p, ts);
+      side = flows.sideOf(slot, this.src, p.srcPort, this.dst, p.dstPort);
+    }
     flows.lastUs[slot] = ts;
     if (proto === IpProto.TCP) side = this.tcp(slot, side, p, ts);
     const rowBase = this.aggregator.rowBase(flows, slot);
     this.countPacket(slot, side, rowBase, p);
-    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payload.length > 0 || p.tcpFlags & (TcpFlag.SYN | TcpFlag.FIN))) this.l7Packet(slot, side, p, ts);
+    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payloadEnd > p.payloadStart || p.tcpFlags & (TcpFlag.SYN | TcpFlag.FIN))) this.l7Packet(slot, side, p, ts);
     this.noteMinute(slot);
     flows.touch(slot, this.timeoutClassOf(slot));
   }
@@ -547,11 +553,19 @@ export class FlowTracker {
     }
   }
 
+  /** `add` of the four per-packet counters, with their meter offsets known in advance. */
   private countPacket(slot: number, side: number, row: number, p: DecodedPacket): void {
-    this.add(slot, row, NM.packet_tx + side, 1);
-    this.add(slot, row, NM.byte_tx + side, p.frameLen);
-    this.add(slot, row, NM.l3_byte_tx + side, p.l3Len);
-    this.add(slot, row, NM.l4_byte_tx + side, p.l4PayloadLen);
+    const slab = this.aggregator.slab;
+    slab[row + NM.packet_tx + side] += 1;
+    slab[row + NM.byte_tx + side] += p.frameLen;
+    slab[row + NM.l3_byte_tx + side] += p.l3Len;
+    slab[row + NM.l4_byte_tx + side] += p.l4PayloadLen;
+    const flows = this.flows;
+    const wide = slot * METER_WIDE_WIDTH + side;
+    flows.meterNarrow[slot * METER_NARROW_WIDTH + side + PACKET_METER] += 1;
+    flows.meterWide[wide + BYTE_METER] += p.frameLen;
+    flows.meterWide[wide + L3_BYTE_METER] += p.l3Len;
+    flows.meterWide[wide + L4_BYTE_METER] += p.l4PayloadLen;
   }
 
   /** Adds to the flow's meter (flow log) and to its row of the current second. */
@@ -609,8 +623,9 @@ export class FlowTracker {
     if (tcp) {
       if (syn) f.syn(direction, p.seq);
       const dataSeq = syn ? (p.seq + 1) >>> 0 : p.seq;
-      if (p.payload.length > 0) f.tcpSegment(direction, dataSeq, p.payload, ts);
-      if (p.tcpFlags & TcpFlag.FIN) f.tcpFin(direction, (dataSeq + p.payload.length) >>> 0, ts);
+      const payload = p.payload;
+      if (payload.length > 0) f.tcpSegment(direction, dataSeq, payload, ts);
+      if (p.tcpFlags & TcpFlag.FIN) f.tcpFin(direction, (dataSeq + payload.length) >>> 0, ts);
     } else {
       f.message(direction, p.payload, ts);
     }
@@ -693,7 +708,7 @@ export class FlowTracker {
 
   private closeFlow(slot: number, closeType: number): void {
     const flows = this.flows;
-    const l7 = this.l7Flows.get(slot);
+    const l7 = this.l7Flows.size > 0 ? this.l7Flows.get(slot) : undefined;
     if (l7) {
       l7.close(flows.lastUs[slot]);
       this.emitL7(slot, l7.take());
@@ -702,11 +717,11 @@ export class FlowTracker {
     const row = this.aggregator.rowBase(flows, slot);
     const slab = this.aggregator.slab;
     slab[row + NM.closed_flow]++;
-    const name = CLOSE_TYPES[closeType];
-    slab[row + NM[`close_${name}`]]++;
+    const closeMetric = CLOSE_METRIC[closeType];
+    if (closeMetric >= 0) slab[row + closeMetric]++;
     // UDP has no connection to fail: its flows simply end when idle.
-    const failure = flows.proto[slot] === IpProto.TCP ? FAILURE_COUNTER[name] : undefined;
-    if (failure !== undefined) slab[row + failure]++;
+    const failure = flows.proto[slot] === IpProto.TCP ? FAILURE_METRIC[closeType] : -1;
+    if (failure >= 0) slab[row + failure]++;
     this.emitFlowLog(slot, closeType, flows.lastUs[slot]);
     flows.remove(slot);
   }
@@ -716,26 +731,111 @@ export class FlowTracker {
     const v = flows.ipVersion[slot];
     const start = flows.reportStartUs[slot];
     const end = Math.max(start, Math.min(endUs, flows.lastUs[slot]));
-    const ip0 = formatAddress(v, flows.addr, slot * 8);
-    const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
     const port1 = flows.port[slot * 2 + 1];
-    const b = this.sink.rowBuffer('l4_flow_log');
-    b.ascii('{"time":').int(Math.floor(end / 1_000_000));
-    b.ascii(',"tap_side":"').ascii(TAP_SIDES[flows.tapSide[slot]]).ascii('","signal_source":"packet","host":').utf8(this.hostJson);
-    b.ascii(flows.proto[slot] === IpProto.TCP ? ',"protocol":"tcp"' : ',"protocol":"udp"');
-    b.ascii(',"l7_protocol":"').ascii(L7_PROTOCOL_NAMES[flows.l7Protocol[slot]] ?? '').ascii('","flow_id":').int(this.runIdHigh + flows.serial[slot]);
-    b.ascii(',"ip_0":"').ascii(ip0).ascii('","ip_1":"').ascii(ip1).ascii('","port_0":').int(flows.port[slot * 2]).ascii(',"port_1":').int(port1);
-    b.ascii(',"service_0":"').ascii(ip0).ascii('","service_1":"').ascii(ip1).ascii(':').int(port1).ascii('","vlan":').int(flows.vlan[slot]);
-    b.ascii(',"start_time":"').ascii(micros(start)).ascii('","end_time":"').ascii(micros(end)).ascii('","duration":').int(end - start);
-    b.ascii(',"direction_score":').int(flows.directionScore[slot]);
-    b.ascii(',"tcp_flags_0":').int(flows.flagsSeen[slot * 2]).ascii(',"tcp_flags_1":').int(flows.flagsSeen[slot * 2 + 1]);
-    for (let i = 0; i < FLOW_LOG_METRICS.length; i++) {
-      const value = flows.meterGet(slot, FLOW_LOG_METRICS[i]);
-      if (value !== 0) b.ascii(FLOW_LOG_MEMBERS[i]).int(value);
+    const b = this.sink.binaryRows('l4_flow_log');
+    let at = b.reserve(this.flowLogRowMax);
+    const d = b.data;
+    const { ops, args, runs, meterOffset, meterIsWide } = FLOW_LOG_LAYOUT;
+    for (let i = 0; i < ops.length; i++) {
+      switch (ops[i]) {
+        case LogColumn.Time: {
+          const t = Math.floor(end / 1_000_000);
+          at = putU32(d, at, t > 0 ? t : 0);
+          break;
+        }
+        case LogColumn.TapSide:
+          at = putBytes(d, at, TAP_SIDE_BYTES[flows.tapSide[slot]]);
+          break;
+        case LogColumn.SignalSource:
+          at = putBytes(d, at, PACKET_BYTES);
+          break;
+        case LogColumn.Host:
+          at = putBytes(d, at, this.hostBytes);
+          break;
+        case LogColumn.Protocol:
+          at = putBytes(d, at, flows.proto[slot] === IpProto.TCP ? TCP_BYTES : UDP_BYTES);
+          break;
+        case LogColumn.L7Protocol:
+          at = putBytes(d, at, L7_PROTOCOL_BYTES[flows.l7Protocol[slot]]);
+          break;
+        case LogColumn.FlowId:
+          at = putU64(d, at, this.runIdHigh + flows.serial[slot]);
+          break;
+        case LogColumn.Ip0:
+        case LogColumn.Service0:
+          at = putAddressString(d, at, v, flows.addr, slot * 8);
+          break;
+        case LogColumn.Ip1:
+          at = putAddressString(d, at, v, flows.addr, slot * 8 + 4);
+          break;
+        case LogColumn.Port0:
+          at = putU16(d, at, flows.port[slot * 2]);
+          break;
+        case LogColumn.Port1:
+          at = putU16(d, at, port1);
+          break;
+        case LogColumn.Service1: {
+          // ip:port without brackets, also for IPv6 (what this table has always held).
+          let e = putAddressText(d, at + 1, v, flows.addr, slot * 8 + 4);
+          d[e++] = 0x3a;
+          e = putDecimalText(d, e, port1);
+          d[at] = e - at - 1;
+          at = e;
+          break;
+        }
+        case LogColumn.Vlan:
+          at = putU16(d, at, flows.vlan[slot]);
+          break;
+        case LogColumn.StartTime:
+          at = putI64(d, at, start);
+          break;
+        case LogColumn.EndTime:
+          at = putI64(d, at, end);
+          break;
+        case LogColumn.Duration:
+          at = putU64(d, at, end - start);
+          break;
+        case LogColumn.DirectionScore:
+          at = putU8(d, at, flows.directionScore[slot]);
+          break;
+        case LogColumn.TcpFlags0:
+          at = putU8(d, at, flows.flagsSeen[slot * 2]);
+          break;
+        case LogColumn.TcpFlags1:
+          at = putU8(d, at, flows.flagsSeen[slot * 2 + 1]);
+          break;
+        case LogColumn.Meters: {
+          // A run of metric columns: UInt64 each, written when not 0.
+          const wide = flows.meterWide;
+          const narrow = flows.meterNarrow;
+          const w = slot * METER_WIDE_WIDTH;
+          const n = slot * METER_NARROW_WIDTH;
+          for (let k = args[i], end = k + runs[i]; k < end; k++) {
+            const offset = meterOffset[k];
+            const value = meterIsWide[k] === 1 ? wide[w + offset] : narrow[n + offset];
+            if (value !== 0) putU64(d, at, value);
+            at += 8;
+          }
+          break;
+        }
+        case LogColumn.CloseType:
+          at = putBytes(d, at, CLOSE_TYPE_BYTES[closeType]);
+          break;
+        case LogColumn.Status:
+          at = putBytes(d, at, flows.proto[slot] === IpProto.TCP ? STATUS_BYTES[closeType] : OK_BYTES);
+          break;
+        case LogColumn.IsNewFlow:
+          at = putU8(d, at, start === flows.startUs[slot] ? 1 : 0);
+          break;
+        case LogColumn.IsClosed:
+          at = putU8(d, at, closeType === CloseType.forced_report ? 0 : 1);
+          break;
+        default:
+          // A column packet data has no value for (process, pid, container): its default.
+          at += args[i];
+      }
     }
-    b.ascii(',"close_type":"').ascii(CLOSE_TYPES[closeType]).ascii('","status":"').ascii(flows.proto[slot] === IpProto.TCP ? closeStatus(closeType) : 'ok');
-    b.ascii('","is_new_flow":').int(start === flows.startUs[slot] ? 1 : 0).ascii(',"is_closed":').int(closeType === CloseType.forced_report ? 0 : 1);
-    b.endRow();
+    b.commit(at);
   }
 }
 
@@ -753,7 +853,7 @@ const NETWORK_L7_OFFSETS: RedOffsets = {
 };
 
 /** Network failure counters (SPEC §3) fed by close types. */
-const FAILURE_COUNTER: Record<string, number | undefined> = {
+export const FAILURE_COUNTER: Record<string, number | undefined> = {
   server_syn_miss: NM.server_establish_fail,
   server_direct_rst: NM.server_establish_fail,
   server_other_rst: NM.server_establish_fail,
@@ -768,22 +868,143 @@ const FAILURE_COUNTER: Record<string, number | undefined> = {
   server_half_close: NM.server_half_close_flow,
 };
 
-const FLOW_LOG_COLUMN_NAMES = new Set(L4_FLOW_LOG.columns.map((c) => c.name));
-/** Meter fields the flow log stores, and their `,"name":` JSON members. */
-const FLOW_LOG_METRICS = METERED_METRICS.filter((i) => FLOW_LOG_COLUMN_NAMES.has(NETWORK_METRICS[i].name));
-const FLOW_LOG_MEMBERS = FLOW_LOG_METRICS.map((i) => `,"${NETWORK_METRICS[i].name}":`);
+/** Meter offsets of the per-packet counters' `_tx` (the `_rx` follows). */
+const PACKET_METER = NARROW_AT[NM.packet_tx];
+const BYTE_METER = WIDE_AT[NM.byte_tx];
+const L3_BYTE_METER = WIDE_AT[NM.l3_byte_tx];
+const L4_BYTE_METER = WIDE_AT[NM.l4_byte_tx];
+if (
+  NARROW_AT[NM.packet_rx] !== PACKET_METER + 1 ||
+  WIDE_AT[NM.byte_rx] !== BYTE_METER + 1 ||
+  WIDE_AT[NM.l3_byte_rx] !== L3_BYTE_METER + 1 ||
+  WIDE_AT[NM.l4_byte_rx] !== L4_BYTE_METER + 1 ||
+  PACKET_METER < 0 ||
+  BYTE_METER < 0
+) {
+  throw new Error('flow meter layout: each per-packet _rx counter must follow its _tx');
+}
+
+/** Per close type: its `close_*` counter and its TCP failure counter (-1: none). */
+const CLOSE_METRIC = Int32Array.from(CLOSE_TYPES, (name) => NM[`close_${name}`] ?? -1);
+const FAILURE_METRIC = Int32Array.from(CLOSE_TYPES, (name) => FAILURE_COUNTER[name] ?? -1);
+
+const enum LogColumn {
+  Skip,
+  Time,
+  TapSide,
+  SignalSource,
+  Host,
+  Protocol,
+  L7Protocol,
+  FlowId,
+  Ip0,
+  Ip1,
+  Port0,
+  Port1,
+  Service0,
+  Service1,
+  Vlan,
+  StartTime,
+  EndTime,
+  Duration,
+  DirectionScore,
+  TcpFlags0,
+  TcpFlags1,
+  Meters,
+  CloseType,
+  Status,
+  IsNewFlow,
+  IsClosed,
+}
+
+/**
+ * The flow log's RowBinary layout, from the table's columns: what each column is filled with
+ * (with its type checked, so a schema change cannot silently shift the bytes), or how many bytes
+ * its default takes (`args`). A run of metric columns is one `Meters` op: `args` is where the run
+ * starts in `meterOffset`/`meterIsWide` (the meter part and offset of each metric), `runs` its length.
+ */
+function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array; meterOffset: Int32Array; meterIsWide: Uint8Array; fixedBytes: number } {
+  const known: Record<string, [LogColumn, string]> = {
+    time: [LogColumn.Time, 'DateTime'],
+    tap_side: [LogColumn.TapSide, 'LowCardinality(String)'],
+    signal_source: [LogColumn.SignalSource, 'LowCardinality(String)'],
+    host: [LogColumn.Host, 'LowCardinality(String)'],
+    protocol: [LogColumn.Protocol, 'LowCardinality(String)'],
+    l7_protocol: [LogColumn.L7Protocol, 'LowCardinality(String)'],
+    flow_id: [LogColumn.FlowId, 'UInt64'],
+    ip_0: [LogColumn.Ip0, 'String'],
+    ip_1: [LogColumn.Ip1, 'String'],
+    port_0: [LogColumn.Port0, 'UInt16'],
+    port_1: [LogColumn.Port1, 'UInt16'],
+    service_0: [LogColumn.Service0, 'LowCardinality(String)'],
+    service_1: [LogColumn.Service1, 'LowCardinality(String)'],
+    vlan: [LogColumn.Vlan, 'UInt16'],
+    start_time: [LogColumn.StartTime, 'DateTime64(6)'],
+    end_time: [LogColumn.EndTime, 'DateTime64(6)'],
+    duration: [LogColumn.Duration, 'UInt64'],
+    direction_score: [LogColumn.DirectionScore, 'UInt8'],
+    tcp_flags_0: [LogColumn.TcpFlags0, 'UInt8'],
+    tcp_flags_1: [LogColumn.TcpFlags1, 'UInt8'],
+    close_type: [LogColumn.CloseType, 'LowCardinality(String)'],
+    status: [LogColumn.Status, 'LowCardinality(String)'],
+    is_new_flow: [LogColumn.IsNewFlow, 'UInt8'],
+    is_closed: [LogColumn.IsClosed, 'UInt8'],
+  };
+  const metered = new Map(METERED_METRICS.map((i) => [NETWORK_METRICS[i].name, i]));
+  const ops: number[] = [];
+  const args: number[] = [];
+  const runs: number[] = [];
+  const meterOffset: number[] = [];
+  const meterIsWide: number[] = [];
+  // Strings: a length byte and at most an IPv6 endpoint's text; fixed columns their width.
+  let fixedBytes = 0;
+  for (const c of L4_FLOW_LOG.columns) {
+    const metric = metered.get(c.name);
+    if (metric !== undefined) {
+      if (c.type !== 'UInt64') throw new Error(`l4_flow_log.${c.name} is ${c.type}; the RowBinary writer writes UInt64`);
+      if (ops[ops.length - 1] !== LogColumn.Meters) {
+        ops.push(LogColumn.Meters);
+        args.push(meterOffset.length);
+        runs.push(0);
+      }
+      runs[runs.length - 1]++;
+      meterIsWide.push(WIDE_AT[metric] >= 0 ? 1 : 0);
+      meterOffset.push(WIDE_AT[metric] >= 0 ? WIDE_AT[metric] : NARROW_AT[metric]);
+      fixedBytes += 8;
+      continue;
+    }
+    const [op, type] = known[c.name] ?? [LogColumn.Skip, c.type];
+    if (c.type !== type) throw new Error(`l4_flow_log.${c.name} is ${c.type}; the RowBinary writer writes ${type}`);
+    const width = defaultWidth(type);
+    ops.push(op);
+    args.push(op === LogColumn.Skip ? width : 0);
+    runs.push(0);
+    fixedBytes += op !== LogColumn.Skip && type.includes('String') ? 1 + MAX_ADDRESS_TEXT + 8 : width;
+  }
+  return {
+    ops: Int32Array.from(ops),
+    args: Int32Array.from(args),
+    runs: Int32Array.from(runs),
+    meterOffset: Int32Array.from(meterOffset),
+    meterIsWide: Uint8Array.from(meterIsWide),
+    fixedBytes,
+  };
+}
+
+const FLOW_LOG_LAYOUT = flowLogLayout();
+const TAP_SIDE_BYTES = TAP_SIDES.map(encodeString);
+const PACKET_BYTES = encodeString('packet');
+const TCP_BYTES = encodeString('tcp');
+const UDP_BYTES = encodeString('udp');
+const OK_BYTES = encodeString('ok');
+const L7_PROTOCOL_BYTES = Array.from({ length: 256 }, (_, i) => encodeString(L7_PROTOCOL_NAMES[i] ?? ''));
+const CLOSE_TYPE_BYTES = CLOSE_TYPES.map(encodeString);
+const STATUS_BYTES = CLOSE_TYPES.map((_, code) => encodeString(closeStatus(code)));
 
 function loadAddress(p: DecodedPacket, source: boolean, out: Uint32Array): void {
-  if (p.ipVersion === 4) {
-    out[0] = 0;
-    out[1] = 0;
-    out[2] = 0;
-    out[3] = source ? p.srcIp4 : p.dstIp4;
-    return;
-  }
-  const b = source ? p.srcIp6 : p.dstIp6;
-  out[0] = b.readUInt32BE(0);
-  out[1] = b.readUInt32BE(4);
-  out[2] = b.readUInt32BE(8);
-  out[3] = b.readUInt32BE(12);
+  const a = source ? p.srcAddr : p.dstAddr;
+  out[0] = a[0];
+  out[1] = a[1];
+  out[2] = a[2];
+  out[3] = a[3];
 }

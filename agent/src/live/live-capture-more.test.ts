@@ -25,9 +25,9 @@
  *   NXDOMAIN (3), 1 × A of a name outside (no upstream with --no-resolv) → REFUSED (5), over UDP;
  *   1 × A of the host record over TCP → NOERROR.
  *
- * Assertions the agent fails today are `todo` subtests naming the bug (the eBPF pre-filter drops
- * the broker's MQTT, and DNS off ports 53/5353); with a loader that lets every call on these ports
- * through, they hold with exactly these numbers.
+ * The eBPF side needs the pre-filter to see messages split across calls: mosquitto reads each MQTT
+ * fixed header byte by byte, dnsmasq's TCP child the 2-byte DNS length byte by byte, and dig sends
+ * its TCP query with writev([length], [message]) (bpf/README.md, "Pre-filter").
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -231,19 +231,12 @@ log_dest stderr
       assert.deepEqual(tally('mqtt', MQTT_PORT, 'c-p', 'mosquitto_sub'), mqttSub, 'c-p mosquitto_sub');
       assert.deepEqual(tally('mqtt', MQTT_PORT, 'local'), mqttAll, 'local');
     });
-    await t.test(
-      'mqtt: the same at s-p (mosquitto)',
-      {
-        todo:
-          'BUG bpf pre-filter: mosquitto reads each MQTT fixed header byte by byte (read 1 byte 10, 1 byte 0c, then 00 04 "MQTT"…) and ' +
-          'writes CONNACK 20 02 00 00; mf_classify (bpf/mf-common.bpf.h:221, :275) judges each call alone, so none is classified and ' +
-          'every call of the broker is filtered (socket-data.bpf.c:160-163): no s-p record at all',
-      },
-      () => {
-        assert.deepEqual(processes('mqtt', MQTT_PORT, 's-p'), ['mosquitto']);
-        assert.deepEqual(tally('mqtt', MQTT_PORT, 's-p'), mqttAll, 's-p');
-      },
-    );
+    // The broker reads the fixed header byte by byte (1 byte 10, 1 byte 0c, then 00 04 "MQTT"…):
+    // the first two calls are held until the third classifies the socket, then sent before it.
+    await t.test('mqtt: the same at s-p (mosquitto)', () => {
+      assert.deepEqual(processes('mqtt', MQTT_PORT, 's-p'), ['mosquitto']);
+      assert.deepEqual(tally('mqtt', MQTT_PORT, 's-p'), mqttAll, 's-p');
+    });
 
     // DNS: 7 queries, one over TCP.
     const dns = {
@@ -255,28 +248,21 @@ log_dest stderr
     await t.test('dns: 7 queries (2 NXDOMAIN, 1 REFUSED; 1 over TCP) at local', () => {
       assert.deepEqual(tally('dns', DNS_PORT, 'local'), dns, 'local');
     });
-    // UDP DNS on any port passes the pre-filter; DNS over TCP split across calls does not yet.
-    const dnsPortBug = 'BUG bpf pre-filter: DNS over TCP split across calls is not recognised';
-    await t.test(
-      'dns: the same at s-p (dnsmasq)',
-      { todo: `${dnsPortBug}; and dnsmasq's TCP child reads the 2-byte length byte by byte, which the pre-filter drops (n < 2, mf-common.bpf.h:221): the query then parses as UDP and times out` },
-      () => {
-        assert.deepEqual(processes('dns', DNS_PORT, 's-p'), ['dnsmasq']);
-        assert.deepEqual(tally('dns', DNS_PORT, 's-p'), dns, 's-p');
-      },
-    );
-    await t.test(
-      'dns: the same at c-p (dig)',
-      { todo: `${dnsPortBug}; and dig sends the TCP query with writev([length], [message]) while the pre-filter peeks at the first iovec only (2 bytes, socket-data.bpf.c:131)` },
-      () => {
-        // The loader reports the thread's comm (BIND's network thread `isc-net-0000`); the agent
-        // puts /proc/<pid>/comm (`dig`) in its place only while the process lives, and dig has
-        // usually exited by then: either name is what the agent really reports.
-        const names = processes('dns', DNS_PORT, 'c-p');
-        assert.ok(names.length > 0 && names.every((n) => /^(dig|isc-net-\d{4})$/.test(n)), `c-p process names: ${names.join(', ')}`);
-        assert.deepEqual(tally('dns', DNS_PORT, 'c-p'), dns, 'c-p');
-      },
-    );
+    // DNS off ports 53/5353, over TCP split across calls: dnsmasq's TCP child reads the 2-byte
+    // length byte by byte (held, then sent before the message), dig writes writev([length],
+    // [message]) (the pre-filter reads on into the second iovec).
+    await t.test('dns: the same at s-p (dnsmasq)', () => {
+      assert.deepEqual(processes('dns', DNS_PORT, 's-p'), ['dnsmasq']);
+      assert.deepEqual(tally('dns', DNS_PORT, 's-p'), dns, 's-p');
+    });
+    await t.test('dns: the same at c-p (dig)', () => {
+      // The loader reports the thread's comm (BIND's network thread `isc-net-0000`); the agent
+      // puts /proc/<pid>/comm (`dig`) in its place only while the process lives, and dig has
+      // usually exited by then: either name is what the agent really reports.
+      const names = processes('dns', DNS_PORT, 'c-p');
+      assert.ok(names.length > 0 && names.every((n) => /^(dig|isc-net-\d{4})$/.test(n)), `c-p process names: ${names.join(', ')}`);
+      assert.deepEqual(tally('dns', DNS_PORT, 'c-p'), dns, 'c-p');
+    });
 
     await t.test('no record lost in the kernel, nothing of ours left in it', () => {
       // The eBPF path sees every process of the host: heavy socket traffic elsewhere (a benchmark

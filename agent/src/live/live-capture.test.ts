@@ -7,13 +7,13 @@
  * machine cannot run it.
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChdbStore } from '../store/chdb-store';
-import { has, liveSkipReason, programsHeldBy, waitForPort } from '../testing/live-servers';
+import { curlNginx, has, liveSkipReason, programsHeldBy, startNginx, waitForPort } from '../testing/live-servers';
 import { LiveAgent } from './live-agent';
 
 const HTTP_PORT = 18281;
@@ -30,26 +30,7 @@ test('live capture of nginx (HTTP, HTTPS) and redis with curl and redis-cli', { 
   const children: ChildProcess[] = [];
   const store = new ChdbStore(join(dir, 'store'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
-    listen 127.0.0.1:${HTTP_PORT};
-    listen 127.0.0.1:${HTTPS_PORT} ssl;
-    ssl_certificate ${dir}/cert.pem; ssl_certificate_key ${dir}/key.pem;
-    location / { return 200 "ok\\n"; }
-    location /missing { return 404; }
-    location /error { return 500; }
-  }
-}
-`,
-    );
-    children.push(spawn('nginx', ['-c', join(dir, 'nginx.conf')], { stdio: 'ignore' }));
+    children.push(startNginx(dir, { http: HTTP_PORT, https: HTTPS_PORT }));
     children.push(spawn('redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }));
     await waitForPort(HTTP_PORT);
     await waitForPort(HTTPS_PORT);
@@ -58,9 +39,7 @@ http {
     const logs: string[] = [];
     const agent = new LiveAgent({ store, host: 'live-test', interfaces: ['lo'], filter: `tcp port ${HTTP_PORT} or tcp port ${HTTPS_PORT} or tcp port ${REDIS_PORT}`, onLog: (l) => logs.push(l) });
     await agent.start();
-    const curl = (path: string, tls = false): void => {
-      execFileSync('curl', ['-s', '-k', '-o', '/dev/null', `${tls ? 'https' : 'http'}://127.0.0.1:${tls ? HTTPS_PORT : HTTP_PORT}${path}`]);
-    };
+    const curl = (path: string, tls = false): void => curlNginx({ http: HTTP_PORT, https: HTTPS_PORT }, path, tls);
     for (let i = 0; i < 4; i++) curl('/');
     for (let i = 0; i < 2; i++) curl('/missing');
     curl('/error');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DataRecord, LoaderStreamParser, PacketRecord, RecordType } from './loader-records';
+import { dataRecord as encodeData, helloRecord, packetRecord, sockEventRecord } from '../testing/loader-stream';
+import { DataRecord, LoaderStreamParser, nsHalvesToUs, PacketRecord, RecordType } from './loader-records';
 
 function record(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(8);
@@ -81,4 +82,51 @@ test('a length no record can have is a broken stream, said so', () => {
   bad.writeUInt32LE(4, 0);
   bad.writeUInt32LE(1 << 30, 4);
   assert.throws(() => new LoaderStreamParser({}).feed(bad), /loader stream broken: a record of 1073741824 bytes/);
+});
+
+test('64-bit fields without BigInt: microseconds and sock id halves are exact', () => {
+  for (const ns of [0n, 999n, 1000n, 18_422_887_180_714n, 2n ** 53n + 1999n, 1_795_743_903_813_390_582n, 0xfedcba9876543210n, 2n ** 64n - 1n]) {
+    assert.equal(nsHalvesToUs(Number(ns >> 32n), Number(ns & 0xffffffffn)), Number(ns / 1000n), String(ns));
+  }
+  const got: DataRecord[] = [];
+  const sockId = 0xffff8882ce165340n;
+  const tsNs = 0x0123456789abcdefn;
+  new LoaderStreamParser({ data: (d) => got.push(d) }).feed(encodeData({ tsNs, sockId, pid: 9, bytes: 2 ** 40, direction: 0, localPort: 1, remotePort: 2, comm: 'x', payload: Buffer.from('GET') }));
+  const d = got[0];
+  assert.deepEqual([d.sockHi, d.sockLo, d.sockId, d.tsUs, d.tsNs, d.bytes], [0xffff8882, 0xce165340, sockId.toString(16), Number(tsNs / 1000n), tsNs, 2 ** 40]);
+});
+
+test('a stream cut anywhere decodes to the same records', () => {
+  const payload = (i: number): Buffer => Buffer.from(`GET /${i} HTTP/1.1\r\n\r\n`);
+  const stream = Buffer.concat([
+    helloRecord(1_700_000_000_000_000_000n),
+    ...[0, 1, 2].map((i) => encodeData({ tsNs: 10_000n + BigInt(i), sockId: 0xffff888100000040n + BigInt(i), pid: 7, direction: 0, localPort: 50000 + i, remotePort: 80, comm: 'curl', payload: payload(i), ssl: i === 2 })),
+    sockEventRecord({ tsNs: 20_000n, sockId: 0xffff888100000040n, pid: 7, kind: 3, localPort: 50000, remotePort: 80, comm: 'curl' }),
+    packetRecord(1_700_000_000_123_456_789n, 1, 'lo', Buffer.from('abcd'), true),
+    packetRecord(1_700_000_000_123_457_789n, 2, 'eth0', Buffer.from('efgh')),
+    packetRecord(1_700_000_000_123_458_789n, 1, 'lo', Buffer.from('ijkl')),
+  ]);
+  const decode = (pieces: Buffer[]): string[] => {
+    const out: string[] = [];
+    const parser = new LoaderStreamParser({
+      data: (d) => out.push(JSON.stringify([d.tsUs, d.sockId, d.pid, d.localIp, d.localPort, d.comm, d.direction, d.tls, d.payload.toString()])),
+      sockEvent: (e) => out.push(JSON.stringify([e.kind, e.tsUs, e.sockHi, e.sockLo, e.sockId])),
+      packet: (p) => out.push(JSON.stringify([p.tsUs, p.ifindex, p.ifname, p.outgoing, p.data.toString()])),
+    });
+    for (const piece of pieces) parser.feed(piece);
+    assert.equal(parser.skipped, 0);
+    return out;
+  };
+  const whole = decode([stream]);
+  assert.equal(whole.length, 7);
+  assert.deepEqual(JSON.parse(whole[3]), ['close', 20, 0xffff8881, 0x40, 'ffff888100000040']);
+  assert.deepEqual(JSON.parse(whole[4]), [1_700_000_000_123_456, 1, 'lo', true, 'abcd']);
+  assert.deepEqual([JSON.parse(whole[5])[2], JSON.parse(whole[6])[2]], ['eth0', 'lo']);
+  assert.deepEqual(JSON.parse(whole[2]).slice(6), ['egress', true, 'GET /2 HTTP/1.1\r\n\r\n']);
+  for (let cut = 1; cut < stream.length; cut++) {
+    assert.deepEqual(decode([stream.subarray(0, cut), stream.subarray(cut)]), whole, `cut at ${cut}`);
+  }
+  for (let cut = 1; cut + 150 < stream.length; cut += 7) {
+    assert.deepEqual(decode([stream.subarray(0, cut), stream.subarray(cut, cut + 3), stream.subarray(cut + 3, cut + 150), stream.subarray(cut + 150)]), whole, `cuts at ${cut}`);
+  }
 });

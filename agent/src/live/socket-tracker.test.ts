@@ -4,6 +4,8 @@ import { L7Output } from '../l7/l7-output';
 import { ALL_L7_MODULES } from '../l7/modules';
 import { ProtocolInference } from '../l7/protocol-inference';
 import { RowCollector } from '../store/row-collector';
+import { dataRecord as encodeData, sockEventRecord } from '../testing/loader-stream';
+import { LoaderStreamParser } from './loader-records';
 import { ProcessTags, SocketDataEvent, SocketTracker } from './socket-tracker';
 
 const tags: ProcessTags = {
@@ -107,4 +109,43 @@ test('plaintext of a TLS server is parsed as its protocol even after the server 
   const http = sink.rows('l7_flow_log').filter((r) => r.l7_protocol === 'http1');
   assert.equal(http.length, 1);
   assert.equal(http[0].response_code, 404);
+});
+
+test('loader records: a socket is its sock pointer and pid, colliding keys stay apart, close forgets the role', () => {
+  const { sink, out, tracker } = setup();
+  const parser = new LoaderStreamParser({ data: (d) => tracker.loaderData(d, d.tsUs), sockEvent: (e) => tracker.loaderEvent(e, e.tsUs) });
+  // The same low 32 bits: one Map key, three sockets (a client, a server, the server's socket in a forked worker).
+  const client = 0xffff888100000040n;
+  const server = 0xffff888200000040n;
+  const c = { sockId: client, pid: 7, comm: 'curl', localPort: 50000, remotePort: 8080 };
+  const s = { sockId: server, pid: 42, comm: 'nginx', localPort: 8080, remotePort: 50000 };
+  const w = { ...s, pid: 43, comm: 'nginx-worker' };
+  const data = (side: typeof c, us: number, direction: 0 | 1, text: string): Buffer => encodeData({ ...side, tsNs: BigInt(us) * 1000n, direction, payload: Buffer.from(text) });
+  parser.feed(
+    Buffer.concat([
+      sockEventRecord({ ...c, tsNs: 50_000n, kind: 1 }),
+      data(c, 100, 0, REQUEST),
+      data(s, 110, 1, REQUEST),
+      data(s, 300, 0, RESPONSE),
+      data(w, 305, 1, REQUEST),
+      data(c, 320, 1, RESPONSE),
+      data(w, 400, 0, RESPONSE),
+    ]),
+  );
+  assert.equal(tracker.openSockets, 3);
+  parser.feed(sockEventRecord({ ...c, tsNs: 500_000n, kind: 3 }));
+  assert.equal(tracker.openSockets, 2);
+  // The address reused by a socket that connected to a port that listens here: a client.
+  parser.feed(Buffer.concat([sockEventRecord({ ...c, tsNs: 600_000n, kind: 1, localPort: 8080 }), data({ ...c, localPort: 8080 }, 700, 0, REQUEST), data({ ...c, localPort: 8080 }, 800, 1, RESPONSE)]));
+  out.flush();
+  assert.deepEqual(
+    sink.rows('l7_flow_log').map((r) => [r.tap_side, r.response_duration, r.process_0 ?? '', r.process_1 ?? '']),
+    [
+      ['s-p', 190, '', 'nginx'],
+      ['c-p', 220, 'curl', ''],
+      ['s-p', 95, '', 'nginx-worker'],
+      ['c-p', 100, 'curl', ''],
+    ],
+  );
+  assert.equal(tracker.stats.sockets, 4);
 });

@@ -259,6 +259,8 @@ function fakeHealth(): LiveHealth {
     socketEvents: 40,
     kernelDrops: 3,
     loaderRestarts: 0,
+    captureGaps: 0,
+    captureGapSeconds: 0,
     malformed: { truncated_ip_header: 2 },
     skipped: { non_ip: 5 },
     flowsOpen: 17,

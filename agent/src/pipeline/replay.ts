@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { CaptureFormatError, CaptureReader, openCaptureFile } from '../capture/capture-reader';
+import { CaptureFormatError, CaptureReader, readFileChunks } from '../capture/capture-reader';
 import { CapturedPacket } from '../capture/captured-packet';
 import { DecodeCounters } from '../decode/decode-counters';
 import { DecodedPacket } from '../decode/decoded-packet';
@@ -46,9 +46,12 @@ export interface ReplayResult {
  * store is behind, so a replay of any size runs in bounded memory and loses nothing.
  */
 export async function replay(o: ReplayOptions): Promise<ReplayResult> {
-  await migrate(o.store, o.schema);
+  // The store is set up while the first packets are analysed; inserts wait for it.
+  const migrated = migrate(o.store, o.schema);
+  let migrationFailure: { error: unknown } | undefined;
+  migrated.catch((error: unknown) => (migrationFailure = { error }));
   const host = o.host ?? hostname();
-  const writer = new BatchWriter(o.store, { onError: o.onStoreError });
+  const writer = new BatchWriter(o.store, { onError: o.onStoreError, ready: migrated });
   const tracker = new FlowTracker(writer, {
     host,
     maxFlows: o.maxFlows,
@@ -67,19 +70,22 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
     if (decoder.decode(pkt, decoded)) tracker.process(decoded);
   };
   const reader = new CaptureReader(onPacket);
-  const input = o.input === '-' ? process.stdin : openCaptureFile(o.input);
+  const input: AsyncIterable<Buffer> = o.input === '-' ? process.stdin : readFileChunks(o.input);
   let captureError: CaptureFormatError | undefined;
   try {
-    for await (const chunk of input as AsyncIterable<Buffer>) {
+    for await (const chunk of input) {
+      if (migrationFailure) break;
       reader.feed(chunk);
       o.onProgress?.(reader.stats.bytesConsumed, packets);
       if (writer.backlogged) await writer.drained();
     }
+    // A store that cannot be set up fails the replay, as before any packet was read.
+    await migrated;
     reader.end();
   } catch (error) {
     if (!(error instanceof CaptureFormatError)) throw error;
     captureError = error;
-    if (input !== process.stdin) (input as NodeJS.ReadableStream & { destroy(): void }).destroy();
+    // Leaving the loop by the error closed the file (for-await ends the generator).
   }
   while (!tracker.finishSome(10_000)) if (writer.backlogged) await writer.drained();
   const counters = decoder.counters;

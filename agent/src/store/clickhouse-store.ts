@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { ClickHouseClient, createClient } from '@clickhouse/client';
-import { Store } from './store';
+import { InsertFormat, Store } from './store';
 import { TableDef } from './tables';
 
 /** A ClickHouse server or cluster over HTTP(S), for deployments beyond one machine. */
@@ -23,13 +24,20 @@ export class ClickHouseStore implements Store {
     await this.client.command({ query: sql });
   }
 
-  async insert(table: TableDef, jsonEachRow: Buffer, rows: number): Promise<void> {
+  async insert(table: TableDef, data: Buffer, rows: number, format: InsertFormat = 'JSONEachRow'): Promise<void> {
     if (rows === 0) return;
-    await this.client.insert({
-      table: `${table.database}.${table.name}`,
-      values: Readable.from([jsonEachRow]),
-      format: 'JSONEachRow',
+    if (format === 'JSONEachRow') {
+      await this.client.insert({ table: `${table.database}.${table.name}`, values: Readable.from([data]), format: 'JSONEachRow' });
+      return;
+    }
+    // The client's insert() takes no binary formats: the same INSERT, sent with exec().
+    const columns = table.columns.map((c) => `\`${c.name}\``).join(', ');
+    const result = await this.client.exec({
+      query: `INSERT INTO ${table.database}.${table.name} (${columns}) FORMAT RowBinary`,
+      values: Readable.from([data]),
     });
+    // The (empty) response body must be read for the connection to be reused.
+    await finished(result.stream.resume());
   }
 
   async query<T>(sql: string, params?: Record<string, unknown>): Promise<T[]> {

@@ -1,9 +1,14 @@
 import { RowSink } from '../aggregate/network-aggregator';
 import { JsonRowBuffer } from './json-row-buffer';
+import { RowBinaryBuffer } from './row-binary';
+import { tableByName } from './tables';
 
 /** A sink that keeps rows in memory per table: for tests, tools and benchmarks without a store. */
 export class RowCollector implements RowSink {
+  /** JSONEachRow rows per table. */
   readonly tables = new Map<string, JsonRowBuffer>();
+  /** RowBinary rows per table (the tables written per flow and per second). */
+  readonly binaryTables = new Map<string, RowBinaryBuffer>();
 
   rowBuffer(tableName: string): JsonRowBuffer {
     let b = this.tables.get(tableName);
@@ -14,18 +19,38 @@ export class RowCollector implements RowSink {
     return b;
   }
 
+  binaryRows(tableName: string): RowBinaryBuffer {
+    let b = this.binaryTables.get(tableName);
+    if (!b) {
+      b = new RowBinaryBuffer(tableByName(tableName), 64 * 1024);
+      this.binaryTables.set(tableName, b);
+    }
+    return b;
+  }
+
+  /** Every table with rows of either encoding. */
+  tableNames(): string[] {
+    return [...new Set([...this.tables.keys(), ...this.binaryTables.keys()])];
+  }
+
+  /** The rows of a table as objects, whichever encoding they were written in. */
   rows<T = Record<string, unknown>>(tableName: string): T[] {
-    return this.tables.get(tableName)?.parse<T>() ?? [];
+    return [...(this.tables.get(tableName)?.parse<T>() ?? []), ...(this.binaryTables.get(tableName)?.parse<T>() ?? [])];
   }
 
   get rowCount(): number {
     let n = 0;
     for (const b of this.tables.values()) n += b.rows;
+    for (const b of this.binaryTables.values()) n += b.rows;
     return n;
   }
 
-  /** Forgets the rows kept so far (a benchmark's sink that only counts). */
+  /** Forgets the rows kept so far, keeping the buffers (a benchmark's sink that only counts). */
   reset(): void {
-    this.tables.clear();
+    for (const b of this.tables.values()) {
+      b.size = 0;
+      b.rows = 0;
+    }
+    for (const b of this.binaryTables.values()) b.reset();
   }
 }

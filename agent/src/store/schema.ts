@@ -1,4 +1,4 @@
-import { ALL_TABLES, mergeFunction, TableDef } from './tables';
+import { ALL_TABLES, CAPTURE_GAPS, mergeFunction, TableDef } from './tables';
 
 /** Options for the DDL: a single server / embedded engine, or a cluster with replicas and shards. */
 export interface SchemaOptions {
@@ -111,6 +111,9 @@ function sourceMetric(name: string, sides: 'same' | 'both' | 'server'): string {
   return `src.${name}`;
 }
 
+/** Tables created by a migration after the first: version 1 stays what it was when released. */
+const LATER_TABLES: TableDef[] = [CAPTURE_GAPS];
+
 /**
  * Versioned schema changes, applied in order and recorded in `flow_metrics.schema_migrations`.
  * Released migrations are never edited: a change to a table is a new entry.
@@ -119,7 +122,12 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 1,
     description: 'network, application, map, flow log and capture statistics tables',
-    statements: (o) => ALL_TABLES.flatMap((t) => createTableStatements(t, o)),
+    statements: (o) => ALL_TABLES.filter((t) => !LATER_TABLES.includes(t)).flatMap((t) => createTableStatements(t, o)),
+  },
+  {
+    version: 2,
+    description: 'capture gaps of the live agent (loader restarts)',
+    statements: (o) => createTableStatements(CAPTURE_GAPS, o),
   },
 ];
 

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { LinkType } from '../capture/captured-packet';
+import { replay } from '../pipeline/replay';
+import { Conversation } from '../testing/conversation';
+import { pcapFile } from '../testing/packet-builder';
 import { BatchWriter } from './batch-writer';
 import { ChdbStore } from './chdb-store';
-import { createTableStatements, schemaStatements } from './schema';
+import { ClickHouseStore } from './clickhouse-store';
+import { bootstrapStatements, createTableStatements, MIGRATIONS, schemaStatements } from './schema';
 import { migrate, Store } from './store';
 import { ALL_TABLES, tableByName, TableDef } from './tables';
 
@@ -13,7 +20,7 @@ test('the embedded store: migrations create every table once, with partitioning 
   const dir = mkdtempSync(join(tmpdir(), 'metaflow-store-'));
   const store = new ChdbStore(dir);
   try {
-    assert.deepEqual(await migrate(store), [1]);
+    assert.deepEqual(await migrate(store), [1, 2]);
     assert.deepEqual(await migrate(store), [], 'a second run applies nothing');
     const tables = await store.query<{ database: string; name: string; engine: string; create_table_query: string }>(
       "SELECT database, name, engine, create_table_query FROM system.tables WHERE database IN ('flow_metrics', 'flow_log') ORDER BY name",
@@ -31,6 +38,26 @@ test('the embedded store: migrations create every table once, with partitioning 
       assert.match(found.create_table_query, /ttl_only_drop_parts = 1/);
       assert.match(found.create_table_query, new RegExp(`ORDER BY \\(${t.orderBy[0]}`));
     }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store made before flow_metrics.capture_gaps existed gains it by migration 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'metaflow-store-'));
+  const store = new ChdbStore(dir);
+  try {
+    // What version 1 made: the bootstrap, the first tables, and its row in schema_migrations.
+    for (const sql of bootstrapStatements({})) await store.exec(sql);
+    for (const sql of MIGRATIONS[0].statements({})) await store.exec(sql);
+    await store.exec("INSERT INTO flow_metrics.schema_migrations (version, description) VALUES (1, 'v1')");
+    const named = async (name: string): Promise<number> =>
+      (await store.query<{ n: string }>('SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {name:String}', { db: 'flow_metrics', name })).map((r) => Number(r.n))[0];
+    assert.equal(await named('capture_gaps'), 0, 'version 1 does not create it');
+    assert.equal(await named('capture_stats_1m'), 1);
+    assert.deepEqual(await migrate(store), [2]);
+    assert.equal(await named('capture_gaps'), 1);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -128,4 +155,117 @@ test('a store that stays down: memory is bounded and what could not be kept is c
   writer.abandon();
   await writer.idle();
   assert.equal(writer.stats.rowsDropped + store.inserted, 20_000);
+});
+
+/** A store that keeps what it was given. */
+class RecordingStore implements Store {
+  readonly description = 'recording';
+  readonly inserts: { table: string; data: Buffer; rows: number; format: string }[] = [];
+  async exec(): Promise<void> {}
+  async query<T>(): Promise<T[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
+  async insert(table: TableDef, data: Buffer, rows: number, format = 'JSONEachRow'): Promise<void> {
+    this.inserts.push({ table: table.name, data: Buffer.from(data), rows, format });
+  }
+}
+
+test('RowBinary batches: sent with their format, cut at the batch size, buffers reused zeroed', async () => {
+  const store = new RecordingStore();
+  const writer = new BatchWriter(store, { binaryBatchBytes: 64 });
+  // Rows of 8 bytes; odd rows leave their second half to the zeroed buffer.
+  for (let i = 0; i < 40; i++) {
+    const b = writer.binaryRows('l4_flow_log');
+    const at = b.reserve(8);
+    for (let k = 0; k < (i % 2 ? 4 : 8); k++) b.data[at + k] = i + 1;
+    b.commit(at + 8);
+    // Let inserts finish now and then, so later batches get their buffers back.
+    if (i % 10 === 9) await writer.idle();
+  }
+  writer.rowBuffer('capture_stats_1m').jsonRow({ time: 1 });
+  await writer.flush();
+  const binary = store.inserts.filter((x) => x.format === 'RowBinary');
+  assert.ok(binary.length >= 5 && binary.every((x) => x.table === 'l4_flow_log' && x.data.length <= 64 + 8));
+  const all = Buffer.concat(binary.map((x) => x.data));
+  assert.equal(all.length, 40 * 8);
+  for (let i = 0; i < 40; i++) {
+    const row = [...all.subarray(i * 8, i * 8 + 8)];
+    assert.deepEqual(row, i % 2 ? [i + 1, i + 1, i + 1, i + 1, 0, 0, 0, 0] : new Array(8).fill(i + 1), `row ${i}`);
+  }
+  assert.deepEqual(
+    store.inserts.filter((x) => x.format === 'JSONEachRow').map((x) => x.table),
+    ['capture_stats_1m'],
+  );
+  assert.equal(writer.stats.rowsWritten, 41);
+});
+
+test('a replay into a store that cannot be set up fails with the store error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'metaflow-store-'));
+  try {
+    const capture = join(dir, 'c.pcap');
+    const frames = Array.from({ length: 3000 }, (_, i) => new Conversation([`10.0.${i >> 8}.${i & 255}`, 4000], ['10.0.0.2', 80], 1_700_000_000_000_000 + i * 1000).handshake().frames).flat();
+    writeFileSync(capture, pcapFile(LinkType.ETHERNET, frames));
+    const broken: Store = {
+      description: 'broken',
+      exec: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        throw new Error('Code: 999. the disk is gone');
+      },
+      query: async () => [],
+      insert: async () => undefined,
+      close: async () => undefined,
+    };
+    await assert.rejects(replay({ input: capture, store: broken, host: 'test' }), /the disk is gone/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the ClickHouse server store sends RowBinary as an INSERT … FORMAT RowBinary body', async () => {
+  const received: { query: string; body: Buffer }[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ query: new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '', body: Buffer.concat(chunks) });
+      res.writeHead(200, { 'X-ClickHouse-Summary': '{}' });
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const store = new ClickHouseStore(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const data = Buffer.from([1, 2, 3, 0, 9, 10, 13, 92]);
+    await store.insert(tableByName('l4_flow_log'), data, 1, 'RowBinary');
+    assert.equal(received.length, 1);
+    assert.match(received[0].query, /^INSERT INTO flow_log\.l4_flow_log \(`time`, `tap_side`, .*`is_closed`\) FORMAT RowBinary$/);
+    assert.deepEqual(received[0].body, data);
+  } finally {
+    await store.close();
+    server.close();
+  }
+});
+
+test('inserts wait for the store to be ready; a store that never gets ready drops, and nothing waits forever', async () => {
+  const store = new RecordingStore();
+  let ready = (): void => undefined;
+  const writer = new BatchWriter(store, { batchRows: 1, backlogBytes: 1, ready: new Promise<void>((resolve) => (ready = resolve)) });
+  for (let i = 0; i < 3; i++) row(writer, 'network_1s', i);
+  row(writer, 'network_1s', 3);
+  assert.equal(store.inserts.length, 0);
+  assert.ok(writer.backlogged);
+  const drained = writer.drained();
+  ready();
+  await drained;
+  await writer.flush();
+  assert.equal(store.inserts.length, 4);
+
+  const failing = new BatchWriter(store, { batchRows: 1, backlogBytes: 1, ready: Promise.reject(new Error('no store')) });
+  for (let i = 0; i < 3; i++) row(failing, 'network_1s', i);
+  row(failing, 'network_1s', 3);
+  await failing.drained();
+  await failing.flush();
+  assert.equal(store.inserts.length, 4);
+  assert.ok(failing.stats.rowsDropped >= 3);
 });

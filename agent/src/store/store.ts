@@ -9,12 +9,18 @@ export interface Store {
   readonly description: string;
   /** Runs statements that return nothing (DDL). */
   exec(sql: string): Promise<void>;
-  /** Inserts `rows` rows of JSONEachRow text; omitted columns take their defaults. */
-  insert(table: TableDef, jsonEachRow: Buffer, rows: number): Promise<void>;
+  /**
+   * Inserts `rows` rows: JSONEachRow text (the default; omitted columns take their defaults) or
+   * RowBinary (every column of `table`, in its order; see row-binary.ts).
+   */
+  insert(table: TableDef, data: Buffer, rows: number, format?: InsertFormat): Promise<void>;
   /** Runs a query with `{name:Type}` parameters bound by the engine; returns the rows as objects. */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   close(): Promise<void>;
 }
+
+/** How the rows handed to `Store.insert` are encoded. */
+export type InsertFormat = 'JSONEachRow' | 'RowBinary';
 
 const SCHEMA_MIGRATIONS: TableDef = {
   database: 'flow_metrics',

@@ -279,6 +279,36 @@ export const CAPTURE_STATS: TableDef = {
   timeColumn: 'time',
 };
 
+/**
+ * Times the live capture was down: the loader died and was restarted (or the agent gave up or
+ * stopped before it was back). One row per gap, written when it ends.
+ */
+export const CAPTURE_GAPS: TableDef = {
+  database: 'flow_metrics',
+  name: 'capture_gaps',
+  columns: [
+    c('time', 'DateTime'),
+    lc('host'),
+    lc('source'),
+    // From the dead loader's last output (all it captured before was delivered; it writes at
+    // least every second) to the next loader being ready, or the agent's stop.
+    c('start_time', 'DateTime64(6)'),
+    c('end_time', 'DateTime64(6)'),
+    c('duration_us', 'UInt64'),
+    // How the loader ended (`killed by SIGKILL`, `exit 1`); the first death of the gap.
+    c('reason', 'String'),
+    // Loader runs that ended in this gap: 1, more when a restarted loader died before it was ready.
+    c('crashes', 'UInt32'),
+    c('loader_pid', 'UInt32'),
+    // The loader that ended the gap; 0 when capture did not resume (the agent stopped or gave up).
+    c('next_loader_pid', 'UInt32'),
+  ],
+  orderBy: ['time', 'host'],
+  partitionBy: 'toYYYYMMDD(time)',
+  ttlDays: 7,
+  timeColumn: 'time',
+};
+
 /** In creation order: a derived table after its source. */
 export const ALL_TABLES: TableDef[] = [
   ...NETWORK_MAP_TABLES,
@@ -288,6 +318,7 @@ export const ALL_TABLES: TableDef[] = [
   L4_FLOW_LOG,
   L7_FLOW_LOG,
   CAPTURE_STATS,
+  CAPTURE_GAPS,
 ];
 
 const METRIC_NAMES = new Set<string>([...NETWORK_METRICS.map((m) => m.name), ...APPLICATION_METRICS]);

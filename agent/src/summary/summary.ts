@@ -48,6 +48,8 @@ export interface Summary {
   };
   /** Per application protocol (`http1`, `http2`, `grpc`, `dubbo`, `mysql`, `redis`, `kafka`, `mqtt`, `dns`, `tls`). */
   l7: Record<string, L7Summary>;
+  /** Times live capture was down (the loader died), from `flow_metrics.capture_gaps`; not filtered. */
+  capture_gaps: { count: number; seconds: number };
 }
 
 const TAP_SIDE_VALUES = ['c', 's', 'c-nd', 's-nd', 'c-hv', 's-hv', 'c-gw-hv', 's-gw-hv', 'c-gw', 's-gw', 'local', 'rest', 'c-p', 's-p', 'c-app', 's-app', 'app'];
@@ -142,6 +144,9 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
     const entry = l7[c.l7_protocol];
     if (entry) entry.codes[String(c.code)] = num(c.n);
   }
+  // A store written before the table existed (and not migrated since) has no gaps to report.
+  const [hasGaps] = await store.query<{ n: string }>("SELECT count() AS n FROM system.tables WHERE database = 'flow_metrics' AND name = 'capture_gaps'");
+  const [gaps] = num(hasGaps?.n) ? await store.query<Record<string, unknown>>('SELECT count() AS n, sum(duration_us) AS us FROM flow_metrics.capture_gaps') : [];
   return {
     packets: filtered ? num(t?.packets) : num(capture?.packets),
     bytes: filtered ? num(t?.bytes) : num(capture?.bytes),
@@ -165,6 +170,7 @@ export async function readSummary(store: Store, filter: SummaryFilter = {}): Pro
       rtt_us: { count: rttCount, avg: rttCount ? num(t?.rtt_sum) / rttCount : null, max: rttCount ? num(t?.rtt_max) : null },
     },
     l7,
+    capture_gaps: { count: num(gaps?.n), seconds: num(gaps?.us) / 1e6 },
   };
 }
 
@@ -195,5 +201,6 @@ export function formatSummary(s: Summary): string {
       `${protocol.padEnd(14)} ${l.request} requests, ${l.response} responses, ${l.client_error} client errors, ${l.server_error} server errors, ${l.timeout} timeouts${rrt}; codes ${kv(l.codes)}`,
     );
   }
+  if (s.capture_gaps.count) lines.push(`capture gaps   ${s.capture_gaps.count}, ${Number(s.capture_gaps.seconds.toFixed(3))} s without capture (rows in flow_metrics.capture_gaps)`);
   return lines.join('\n');
 }

@@ -78,7 +78,7 @@ export function track(
   }
   tracker.finish();
   const rows: Record<string, Row[]> = {};
-  for (const table of sink.tables.keys()) rows[table] = sink.rows<Row>(table);
+  for (const table of sink.tableNames()) rows[table] = sink.rows<Row>(table);
   return { rows, tracker };
 }
 

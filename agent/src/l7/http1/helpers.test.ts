@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Random } from '../../testing/fuzz';
 import { detectHttp1 } from './detect';
-import { parseHeaderLines, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
+import { parseHeaderBlock, parseHeaderLines, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
 import { endpointOfPath, looksLikeHash, normalizeSegment, pathOfTarget } from './path-normalizer';
 import { extractTraceContext, parseSw8 } from './trace-context';
 
@@ -103,4 +103,27 @@ test('detect: HTTP yes, other protocols no', () => {
     r[0] |= 0x80; // not ASCII: never a start line
     assert.equal(detectHttp1(0, r, 80), 'no');
   }
+});
+
+test('parseHeaderBlock gives what parseHeaderLines gives, on random heads', () => {
+  const random = new Random(11);
+  const pieces = ['Host', 'HOST', 'content-Length', 'X-Trace', 'x-b3-TraceId', 'a', '', ':', ': ', ' ', '\t', '\r', '\n', '\r\n', '\xa0', 'v', '1', ',', 'bad line', 'Ä', '"', '(x)'];
+  for (let i = 0; i < 3000; i++) {
+    let text = '';
+    const n = random.int(12);
+    for (let j = 0; j < n; j++) text += random.pick(pieces);
+    const buf = Buffer.from(`GET / HTTP/1.1\r\n${text}`, 'latin1');
+    const lf = buf.indexOf(0x0a);
+    const expected = parseHeaderLines(splitLines(buf).slice(1));
+    assert.deepEqual([...parseHeaderBlock(buf, lf + 1, buf.length)], [...expected], JSON.stringify(text));
+  }
+});
+
+test('parseHeaderBlock leaves out the fields it is told to skip, folded lines included', () => {
+  const buf = b('GET / HTTP/1.1\r\nHost: a\r\nDate: x\r\n  y\r\nAccept: z\r\nX-Long: one\r\n  two\r\n\r\n');
+  const h = parseHeaderBlock(buf, buf.indexOf(0x0a) + 1, buf.length - 2, new Set(['date', 'accept']));
+  assert.deepEqual([...h], [
+    ['host', 'a'],
+    ['x-long', 'one two'],
+  ]);
 });

@@ -28,24 +28,98 @@ export function isTokenChar(c: number): boolean {
 
 export const MAX_METHOD = 32;
 
+/*
+ * Heads are parsed per message, so the code below compares bytes rather than making strings to
+ * compare, and gives the usual methods and header names as constant strings: no string is made
+ * for them (a library parser would build every name and value as a string, then lower-case it).
+ */
+
+/** Whether `b` holds `HTTP/1.` at `at`. */
+function isHttp1Prefix(b: Buffer, at: number): boolean {
+  return b[at] === 0x48 && b[at + 1] === 0x54 && b[at + 2] === 0x54 && b[at + 3] === 0x50 && b[at + 4] === 0x2f && b[at + 5] === 0x31 && b[at + 6] === 0x2e;
+}
+
+/** Strings by length, looked up by their bytes (`lower`: the bytes' ASCII letters lower-cased). */
+function byLength(names: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (const n of names) (out[n.length] ??= []).push(n);
+  return out;
+}
+
+function constantOf(table: string[][], b: Buffer, start: number, end: number, lower: boolean): string | undefined {
+  const candidates = table[end - start];
+  if (candidates === undefined) return undefined;
+  next: for (const name of candidates) {
+    for (let i = 0; i < name.length; i++) {
+      let c = b[start + i];
+      if (lower && c >= 0x41 && c <= 0x5a) c |= 0x20;
+      if (c !== name.charCodeAt(i)) continue next;
+    }
+    return name;
+  }
+  return undefined;
+}
+
+const METHODS = byLength(['GET', 'PUT', 'POST', 'HEAD', 'PATCH', 'TRACE', 'DELETE', 'OPTIONS', 'CONNECT']);
+const HEADER_NAMES = byLength([
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'user-agent',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'date',
+  'server',
+  'referer',
+  'origin',
+  'cookie',
+  'set-cookie',
+  'authorization',
+  'cache-control',
+  'content-encoding',
+  'location',
+  'vary',
+  'etag',
+  'last-modified',
+  'expires',
+  'pragma',
+  'upgrade',
+  'x-forwarded-for',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'uber-trace-id',
+  'sw8',
+]);
+
 /** `METHOD SP target SP HTTP/1.x` (a line without its CR LF), else undefined. */
 export function parseRequestLine(line: Buffer): RequestLine | undefined {
   let i = 0;
   while (i < line.length && i <= MAX_METHOD && isTokenChar(line[i])) i++;
   if (i === 0 || i > MAX_METHOD || i >= line.length || line[i] !== 0x20) return undefined;
-  const method = line.toString('latin1', 0, i);
   const start = i + 1;
   let end = start;
   while (end < line.length && line[end] > 0x20 && line[end] < 0x7f) end++;
   if (end === start || end >= line.length || line[end] !== 0x20) return undefined;
-  const rest = line.toString('latin1', end + 1);
-  if (rest !== 'HTTP/1.1' && rest !== 'HTTP/1.0') return undefined;
-  return { method, target: line.toString('latin1', start, end), version: rest === 'HTTP/1.1' ? '1.1' : '1.0' };
+  // The rest is `HTTP/1.1` or `HTTP/1.0`, exactly.
+  const v = end + 1;
+  if (line.length - v !== 8 || !isHttp1Prefix(line, v) || (line[v + 7] !== 0x31 && line[v + 7] !== 0x30)) return undefined;
+  const method = constantOf(METHODS, line, 0, i, false) ?? line.toString('latin1', 0, i);
+  return { method, target: line.toString('latin1', start, end), version: line[v + 7] === 0x31 ? '1.1' : '1.0' };
 }
 
 /** `HTTP/1.x SP ddd [SP reason]` (a line without its CR LF), else undefined. */
 export function parseStatusLine(line: Buffer): StatusLine | undefined {
-  if (line.length < 12 || line.toString('latin1', 0, 7) !== 'HTTP/1.') return undefined;
+  if (line.length < 12 || !isHttp1Prefix(line, 0)) return undefined;
   const minor = line[7];
   if ((minor !== 0x30 && minor !== 0x31) || line[8] !== 0x20) return undefined;
   for (let i = 9; i < 12; i++) if (line[i] < 0x30 || line[i] > 0x39) return undefined;
@@ -91,6 +165,70 @@ export function parseHeaderLines(lines: Buffer[]): Map<string, string> {
   return headers;
 }
 
+/**
+ * `b.indexOf(0x0a, from)`, looking at the first bytes in JavaScript: a head's lines are short,
+ * and the native call costs more than the scan of a short line.
+ */
+export function indexOfLf(b: Buffer, from: number): number {
+  const stop = Math.min(b.length, from + 64);
+  for (let i = from; i < stop; i++) if (b[i] === 0x0a) return i;
+  return stop < b.length ? b.indexOf(0x0a, stop) : -1;
+}
+
+/** JavaScript's `trim()` white space among latin1 characters. */
+function isTrimmed(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+}
+
+/**
+ * `parseHeaderLines(splitLines(…))` of the lines from `start` to `end` of `buf` (the head after
+ * its start line, up to its empty line), the same Map, made without a Buffer per line: the usual
+ * names are constants, and each value is one string, made from its trimmed bytes. Fields named
+ * in `skip` (lower case), which the caller never reads, are left out: no string is made for them.
+ */
+export function parseHeaderBlock(buf: Buffer, start: number, end: number, skip?: ReadonlySet<string>): Map<string, string> {
+  const headers = new Map<string, string>();
+  let last: string | undefined;
+  let at = start;
+  while (at < end) {
+    let lf = indexOfLf(buf, at);
+    if (lf < 0 || lf > end) lf = end;
+    const lineEnd = lf > at && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+    last = headerLine(buf, at, lineEnd, headers, last, skip);
+    at = lf + 1;
+  }
+  return headers;
+}
+
+/** `last` after a skipped field (its folded lines are skipped with it); no field name has a NUL. */
+const SKIPPED = '\0';
+
+/** One line (without CR LF) into `headers`, as parseHeaderLines does; returns the field a folded line would continue. */
+function headerLine(buf: Buffer, start: number, end: number, headers: Map<string, string>, last: string | undefined, skip: ReadonlySet<string> | undefined): string | undefined {
+  if (end === start) return last;
+  const c0 = buf[start];
+  if ((c0 === 0x20 || c0 === 0x09) && last !== undefined) {
+    if (last === SKIPPED) return last;
+    const cont = buf.toString('latin1', start, end).trim();
+    if (cont.length > 0) headers.set(last, `${headers.get(last) ?? ''} ${cont}`.trim());
+    return last;
+  }
+  // The name: token characters up to the first colon (a line whose first non-token is not a colon is ignored).
+  let colon = start;
+  while (colon < end && isTokenChar(buf[colon])) colon++;
+  if (colon === start || colon >= end || buf[colon] !== 0x3a) return undefined;
+  const name = constantOf(HEADER_NAMES, buf, start, colon, true) ?? buf.toString('latin1', start, colon).toLowerCase();
+  if (skip !== undefined && skip.has(name)) return SKIPPED;
+  let vs = colon + 1;
+  let ve = end;
+  while (vs < ve && isTrimmed(buf[vs])) vs++;
+  while (ve > vs && isTrimmed(buf[ve - 1])) ve--;
+  const value = vs === ve ? '' : buf.toString('latin1', vs, ve);
+  const prev = headers.get(name);
+  headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
+  return name;
+}
+
 /** Splits a head (start line to the empty line, exclusive) into lines without CR LF. */
 export function splitLines(head: Buffer): Buffer[] {
   const lines: Buffer[] = [];
@@ -114,6 +252,12 @@ export function splitLines(head: Buffer): Buffer[] {
 export function contentLength(headers: Map<string, string>): number {
   const v = headers.get('content-length');
   if (v === undefined) return -1;
+  // One value of digits, the usual case, without splitting and a regular expression.
+  if (v.length > 0 && v.length <= 15) {
+    let digits = true;
+    for (let i = 0; i < v.length && digits; i++) digits = v.charCodeAt(i) >= 0x30 && v.charCodeAt(i) <= 0x39;
+    if (digits) return Number(v);
+  }
   let n = -1;
   for (const part of v.split(',')) {
     const t = part.trim();

@@ -14,11 +14,52 @@
  */
 import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, ResponseStatus } from '../l7-parser';
 import { detectHttp1 } from './detect';
-import { contentLength, isChunked, isTokenChar, MAX_METHOD, parseHeaderLines, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
+import { contentLength, indexOfLf, isChunked, isTokenChar, MAX_METHOD, parseHeaderBlock, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
 import { endpointOfPath, pathOfTarget } from './path-normalizer';
 import { extractTraceContext } from './trace-context';
 
 export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['user-agent', 'content-type', 'referer'];
+/**
+ * Usual fields this parser never reads (it reads the host, the message length and coding, the
+ * trace context, x-request-id and the allow-list): their values are not made into strings. A
+ * field the allow-list names is read all the same.
+ */
+const UNREAD_FIELDS: readonly string[] = [
+  'date',
+  'server',
+  'connection',
+  'keep-alive',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'pragma',
+  'cookie',
+  'set-cookie',
+  'authorization',
+  'etag',
+  'last-modified',
+  'expires',
+  'vary',
+  'origin',
+  'location',
+  'content-encoding',
+  'upgrade',
+  'x-forwarded-for',
+];
+/** UNREAD_FIELDS less an allow-list, one Set per allow-list (not one per flow: parsers are per flow). */
+const unreadSets = new Map<string, ReadonlySet<string>>();
+
+function unreadFields(allowList: readonly string[]): ReadonlySet<string> {
+  const key = allowList.join(',');
+  let set = unreadSets.get(key);
+  if (!set) {
+    set = new Set(UNREAD_FIELDS.filter((f) => !allowList.includes(f)));
+    if (unreadSets.size >= 64) unreadSets.clear();
+    unreadSets.set(key, set);
+  }
+  return set;
+}
 /** The SSDP multicast groups (IPv4, IPv6 link- and site-local), port 1900. */
 const SSDP_HOST = /^(239\.255\.255\.250|\[ff0[25]::c\])(:1900)?$/i;
 const DEFAULT_MAX_BUFFER = 64 * 1024;
@@ -121,11 +162,13 @@ class Http1Parser implements L7Parser {
   private currentResponse: CurrentResponse | undefined;
   private records: L7Record[] = [];
   private readonly allowList: readonly string[];
+  private readonly unread: ReadonlySet<string>;
   private readonly segments: number;
   private readonly maxBuffer: number;
 
   constructor(options: ParserOptions) {
     this.allowList = (options.httpHeaderAllowList ?? DEFAULT_HEADER_ALLOW_LIST).map((h) => h.toLowerCase());
+    this.unread = unreadFields(this.allowList);
     this.segments = options.endpointPathSegments ?? 2;
     this.maxBuffer = Math.max(256, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
   }
@@ -197,7 +240,7 @@ class Http1Parser implements L7Parser {
         if (buf[off + 1] === 0x0a) return off + 2;
       }
     }
-    const lf = buf.indexOf(0x0a, off);
+    const lf = indexOfLf(buf, off);
     if (lf < 0) {
       if (!plausibleStart(direction, buf, off) || buf.length - off > this.maxBuffer) return this.skip(side, buf, buf.length, off);
       return -1;
@@ -210,12 +253,12 @@ class Http1Parser implements L7Parser {
     // Find the empty line that ends the head, resuming where the last search stopped.
     let lineStart = Math.max(lf + 1, off + side.scanFrom);
     for (;;) {
-      const next = buf.indexOf(0x0a, lineStart);
+      const next = indexOfLf(buf, lineStart);
       if (next < 0) break;
       if (next === lineStart || (next === lineStart + 1 && buf[lineStart] === 0x0d)) {
         const headEnd = next + 1;
         side.scanFrom = 0;
-        this.onHead(direction, side, buf.subarray(off, lineStart), headEnd - off, request, status, tsUs);
+        this.onHead(direction, side, buf, lf + 1, lineStart, headEnd - off, request, status, tsUs);
         return headEnd;
       }
       lineStart = next + 1;
@@ -235,10 +278,20 @@ class Http1Parser implements L7Parser {
     return to;
   }
 
-  private onHead(direction: Direction, side: Side, head: Buffer, headBytes: number, request: LenientRequestLine | undefined, status: ReturnType<typeof parseStatusLine>, tsUs: number): void {
+  /** A complete head: its header lines are `fieldsStart` to `fieldsEnd` of `buf`. */
+  private onHead(
+    direction: Direction,
+    side: Side,
+    buf: Buffer,
+    fieldsStart: number,
+    fieldsEnd: number,
+    headBytes: number,
+    request: LenientRequestLine | undefined,
+    status: ReturnType<typeof parseStatusLine>,
+    tsUs: number,
+  ): void {
     this.stats.messages++;
-    const lines = splitLines(head);
-    const headers = parseHeaderLines(lines.slice(1));
+    const headers = parseHeaderBlock(buf, fieldsStart, fieldsEnd, this.unread);
     side.msgBytes = headBytes;
     const chunked = isChunked(headers);
     const length = contentLength(headers);
@@ -353,7 +406,7 @@ class Http1Parser implements L7Parser {
       endpoint = resource === '*' ? '*' : endpointOfPath(resource, this.segments);
     }
     // SSDP (HTTP over UDP multicast, M-SEARCH / NOTIFY): answers, if any, come on other flows.
-    const oneWay = SSDP_HOST.test(domain);
+    const oneWay = (domain.charCodeAt(0) === 0x32 || domain.charCodeAt(0) === 0x5b) && SSDP_HOST.test(domain);
     return { line, domain, resource, endpoint, headers, length: 0, timeUs: tsUs, complete: false, oneWay };
   }
 

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CapturedPacket, LinkType } from '../capture/captured-packet';
+import { DecodedPacket } from '../decode/decoded-packet';
+import { PacketDecoder } from '../decode/packet-decoder';
+import { FlowTracker } from '../flow/flow-tracker';
+import { replay } from '../pipeline/replay';
+import { Conversation } from '../testing/conversation';
+import { Random } from '../testing/fuzz';
+import { pcapFile } from '../testing/packet-builder';
+import { formatAddress, parseAddress } from '../util/ip-format';
+import { ChdbStore } from './chdb-store';
+import { RowCollector } from './row-collector';
+import { decodeRowBinary, encodeString, putAddressText, putI64, putU64 } from './row-binary';
+import { migrate } from './store';
+import { tableByName } from './tables';
+
+test('address text written as bytes is formatAddress, byte for byte', () => {
+  const text = (version: number, words: Uint32Array): string => {
+    const b = Buffer.alloc(64);
+    return b.toString('latin1', 0, putAddressText(b, 0, version, words, 0));
+  };
+  const fixed = ['0.0.0.0', '255.255.255.255', '10.0.0.1', '1.22.133.4', '::', '::1', '1::', 'fd00::a:5001', '2001:db8::1:0:0:1', '1:0:2:3:4:5:6:7', '1:0:0:2:0:0:3:4', '::ffff:a0b:c0d', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'];
+  for (const a of fixed) {
+    const parsed = parseAddress(a);
+    assert.ok(parsed, a);
+    assert.equal(text(parsed.version, parsed.words), formatAddress(parsed.version, parsed.words), a);
+  }
+  const random = new Random(11);
+  const words = new Uint32Array(4);
+  for (let i = 0; i < 20_000; i++) {
+    // Mostly zero groups, so runs of every length and position come up.
+    for (let k = 0; k < 4; k++) {
+      const hi = random.int(3) === 0 ? random.int(0x10000) : 0;
+      const lo = random.int(3) === 0 ? random.int(0x10000) : 0;
+      words[k] = ((hi << 16) | lo) >>> 0;
+    }
+    const version = random.int(4) === 0 ? 4 : 6;
+    if (version === 4) words[3] = random.next();
+    assert.equal(text(version, words), formatAddress(version, words));
+  }
+});
+
+test('64-bit integers: what the JSON rows held (fractions rounded, negatives 0 for UInt64)', () => {
+  const b = Buffer.alloc(8);
+  for (const [v, want] of [
+    [0, 0n],
+    [1, 1n],
+    [255, 255n],
+    [2 ** 32 - 1, 2n ** 32n - 1n],
+    [2 ** 32, 2n ** 32n],
+    [2 ** 53 - 1, 2n ** 53n - 1n],
+    [2.6, 3n],
+    [-5, 0n],
+  ] as const) {
+    b.fill(0);
+    putU64(b, 0, v);
+    assert.equal(b.readBigUInt64LE(0), want, String(v));
+  }
+  for (const v of [0, 1, -1, 1_700_000_000_123_456, -1_700_000_000_123_456, 2 ** 53 - 1, -(2 ** 53) + 1]) {
+    putI64(b, 0, v);
+    assert.equal(b.readBigInt64LE(0), BigInt(v), String(v));
+  }
+});
+
+test('RowBinary rows store what the same rows as JSONEachRow store', async () => {
+  // Rows of every kind the tracker writes in RowBinary: flow log rows (a minute report and
+  // closes; IPv4 and IPv6; fin and reset) and map rows with histograms, per second and minute.
+  const t0 = 1_700_000_080_000_000;
+  const frames = [
+    ...new Conversation(['10.0.0.1', 40000], ['10.0.0.2', 80], t0).handshake().c('PA', { dt: 30_000_000, payload: 'late' }).s('PA', { dt: 100, payload: 'ok' }).c('FA').s('FA').c('A').frames,
+    ...new Conversation(['fd00::1', 5000], ['fd00::a:2', 443], t0 + 5).handshake().c('PA', { dt: 10, payload: 'x' }).c('R').frames,
+  ];
+  const tables = binaryRows(frames);
+  const dir = mkdtempSync(join(tmpdir(), 'metaflow-rowbinary-'));
+  const store = new ChdbStore(dir);
+  try {
+    await migrate(store);
+    for (const name of ['l4_flow_log', 'network_map_1s', 'network_map_1m']) {
+      const def = tableByName(name);
+      const binary = tables.get(name) as Buffer;
+      const objects = decodeRowBinary(def, binary);
+      assert.ok(objects.length > (name === 'l4_flow_log' ? 2 : 0), name);
+      const columns = def.columns.map((c) => `\`${c.name}\``);
+      const digest = async (): Promise<string> => {
+        const [r] = await store.query<{ h: string; n: number }>(`SELECT toString(sum(cityHash64(${columns.join(', ')}))) AS h, count() AS n FROM ${def.database}.${def.name}`);
+        return `${r.n} rows, ${r.h}`;
+      };
+      // The same rows twice: as RowBinary, then as JSONEachRow made from the decoded objects
+      // (named members, zero metrics left out as the agent's JSON rows did).
+      await store.insert(def, binary, objects.length, 'RowBinary');
+      const fromBinary = await digest();
+      await store.exec(`TRUNCATE TABLE ${def.database}.${def.name}`);
+      await store.insert(def, Buffer.from(objects.map((r) => JSON.stringify(r) + '\n').join('')), objects.length);
+      assert.equal(await digest(), fromBinary, name);
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The RowBinary bytes the tracker writes, per table. */
+function binaryRows(frames: { tsUs: number; data: Buffer }[]): Map<string, Buffer> {
+  const sink = new RowCollector();
+  const tracker = new FlowTracker(sink, { host: 'h\t1', runId: 3 });
+  const decoder = new PacketDecoder();
+  const decoded = new DecodedPacket();
+  for (const f of [...frames].sort((a, b) => a.tsUs - b.tsUs)) {
+    const pkt: CapturedPacket = { tsUs: f.tsUs, linkType: LinkType.ETHERNET, interfaceId: 0, capLen: f.data.length, origLen: f.data.length, data: f.data };
+    if (decoder.decode(pkt, decoded)) tracker.process(decoded);
+  }
+  tracker.finish();
+  return new Map([...sink.binaryTables].map(([name, b]) => [name, Buffer.from(b.bytes())]));
+}
+
+test('strings need no escaping: tabs, newlines, backslashes, quotes, NUL and UTF-8 in the host tag', async () => {
+  const host = 'a\tb\nc\\d"e\0f✓é';
+  const dir = mkdtempSync(join(tmpdir(), 'metaflow-rowbinary-'));
+  const store = new ChdbStore(join(dir, 'store'));
+  try {
+    const capture = join(dir, 'c.pcap');
+    writeFileSync(capture, pcapFile(LinkType.ETHERNET, new Conversation(['10.0.0.1', 4000], ['10.0.0.2', 80]).handshake().c('PA', { dt: 10, payload: 'x' }).frames));
+    await replay({ input: capture, store, host, l7: false });
+    for (const table of ['flow_log.l4_flow_log', 'flow_metrics.network_map_1s', 'flow_metrics.network_map_1m']) {
+      const got = await store.query<{ host: string; n: number }>(`SELECT host, count() AS n FROM ${table} GROUP BY host`);
+      assert.deepEqual(got.map((r) => r.host), [host], table);
+    }
+    assert.equal(encodeString(host).length, 1 + Buffer.byteLength(host));
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
