@@ -3,17 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CapturedPacket, LinkType } from '../capture/captured-packet';
-import { DecodedPacket } from '../decode/decoded-packet';
-import { PacketDecoder } from '../decode/packet-decoder';
-import { FlowTracker } from '../flow/flow-tracker';
+import { LinkType } from '../capture/captured-packet';
 import { replay } from '../pipeline/replay';
-import { Conversation } from '../testing/conversation';
+import { Conversation, trackInto } from '../testing/conversation';
 import { Random } from '../testing/fuzz';
 import { pcapFile } from '../testing/packet-builder';
 import { formatAddress, parseAddress } from '../util/ip-format';
 import { ChdbStore } from './chdb-store';
-import { RowCollector } from './row-collector';
 import { decodeRowBinary, encodeString, putAddressText, putI64, putU64 } from './row-binary';
 import { migrate } from './store';
 import { tableByName } from './tables';
@@ -105,15 +101,7 @@ test('RowBinary rows store what the same rows as JSONEachRow store', async () =>
 
 /** The RowBinary bytes the tracker writes, per table. */
 function binaryRows(frames: { tsUs: number; data: Buffer }[]): Map<string, Buffer> {
-  const sink = new RowCollector();
-  const tracker = new FlowTracker(sink, { host: 'h\t1', runId: 3 });
-  const decoder = new PacketDecoder();
-  const decoded = new DecodedPacket();
-  for (const f of [...frames].sort((a, b) => a.tsUs - b.tsUs)) {
-    const pkt: CapturedPacket = { tsUs: f.tsUs, linkType: LinkType.ETHERNET, interfaceId: 0, capLen: f.data.length, origLen: f.data.length, data: f.data };
-    if (decoder.decode(pkt, decoded)) tracker.process(decoded);
-  }
-  tracker.finish();
+  const { sink } = trackInto(frames, { host: 'h\t1', runId: 3 });
   return new Map([...sink.binaryTables].map(([name, b]) => [name, Buffer.from(b.bytes())]));
 }
 

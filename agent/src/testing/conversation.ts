@@ -63,11 +63,11 @@ export class Conversation {
 
 export type Row = Record<string, unknown>;
 
-/** Runs frames (sorted by time) through decoder and tracker; returns the rows per table. */
-export function track(
+/** Runs frames (sorted by time) through decoder and tracker into a collector, as replay would. */
+export function trackInto(
   frames: { tsUs: number; data: Buffer }[],
   options: Partial<FlowTrackerOptions> = {},
-): { rows: Record<string, Row[]>; tracker: FlowTracker } {
+): { sink: RowCollector; tracker: FlowTracker } {
   const sink = new RowCollector();
   const tracker = new FlowTracker(sink, { host: 'test', runId: 0, ...options });
   const decoder = new PacketDecoder();
@@ -77,6 +77,15 @@ export function track(
     if (decoder.decode(pkt, decoded)) tracker.process(decoded);
   }
   tracker.finish();
+  return { sink, tracker };
+}
+
+/** Runs frames (sorted by time) through decoder and tracker; returns the rows per table. */
+export function track(
+  frames: { tsUs: number; data: Buffer }[],
+  options: Partial<FlowTrackerOptions> = {},
+): { rows: Record<string, Row[]>; tracker: FlowTracker } {
+  const { sink, tracker } = trackInto(frames, options);
   const rows: Record<string, Row[]> = {};
   for (const table of sink.tableNames()) rows[table] = sink.rows<Row>(table);
   return { rows, tracker };
