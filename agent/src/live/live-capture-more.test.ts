@@ -36,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChdbStore } from '../store/chdb-store';
-import { has, liveSkipReason, programsHeldBy, waitForPort } from '../testing/live-servers';
+import { bpfObjectsLeft, bpfObjectsOfAll, has, liveSkipReason, waitForPort } from '../testing/live-servers';
 import { LiveAgent } from './live-agent';
 
 const MYSQL_PORT = 16306;
@@ -125,6 +125,8 @@ log_dest stderr
     const logs: string[] = [];
     const agent = new LiveAgent({ store, host: 'live-test-more', interfaces: ['lo'], filter: `tcp port ${MYSQL_PORT} or tcp port ${MQTT_PORT} or port ${DNS_PORT}`, onLog: (l) => logs.push(l) });
     await agent.start();
+    // What the loader holds in the kernel while it runs: all of it must be gone after the stop.
+    const held = has('bpftool') ? bpfObjectsOfAll(agent.loaderPids) : undefined;
 
     // MySQL: one batch session with 4 successes and 3 errors, then a login refused.
     const batch = run('mariadb', [...mysqlArgs, '-u', 'root', '-D', 'metaflow', '--batch', '--silent', '--force'], [
@@ -268,9 +270,10 @@ log_dest stderr
       // The eBPF path sees every process of the host: heavy socket traffic elsewhere (a benchmark
       // running at the same time) can fill the ring buffer, and then the counts above are wrong too.
       assert.equal(summary.kernelDrops, 0, `kernel drops: ${JSON.stringify(summary.loaderStats, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
-      if (has('bpftool')) {
-        // Programs held by this agent's loader (another agent on the host may hold its own).
-        assert.deepEqual(programsHeldBy(agent.loaderPids), []);
+      if (held) {
+        // By kernel id: what this agent's loader held (another agent on the host may hold its own).
+        assert.ok(held.progs.length > 0 && held.links.length > 0 && held.maps.length > 0, `the running loader held programs, links and maps: ${JSON.stringify(held)}`);
+        assert.deepEqual(bpfObjectsLeft(held), { progs: [], links: [], maps: [] });
       }
     });
   } finally {

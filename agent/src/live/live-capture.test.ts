@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChdbStore } from '../store/chdb-store';
-import { curlNginx, has, liveSkipReason, programsHeldBy, startNginx, waitForPort } from '../testing/live-servers';
+import { bpfObjectsLeft, bpfObjectsOfAll, curlNginx, has, liveSkipReason, startNginx, waitForPort } from '../testing/live-servers';
 import { LiveAgent } from './live-agent';
 
 const HTTP_PORT = 18281;
@@ -39,6 +39,8 @@ test('live capture of nginx (HTTP, HTTPS) and redis with curl and redis-cli', { 
     const logs: string[] = [];
     const agent = new LiveAgent({ store, host: 'live-test', interfaces: ['lo'], filter: `tcp port ${HTTP_PORT} or tcp port ${HTTPS_PORT} or tcp port ${REDIS_PORT}`, onLog: (l) => logs.push(l) });
     await agent.start();
+    // What the loader holds in the kernel while it runs: all of it must be gone after the stop.
+    const held = has('bpftool') ? bpfObjectsOfAll(agent.loaderPids) : undefined;
     const curl = (path: string, tls = false): void => curlNginx({ http: HTTP_PORT, https: HTTPS_PORT }, path, tls);
     for (let i = 0; i < 4; i++) curl('/');
     for (let i = 0; i < 2; i++) curl('/missing');
@@ -97,11 +99,11 @@ test('live capture of nginx (HTTP, HTTPS) and redis with curl and redis-cli', { 
         ['s-p', 2],
       ],
     );
-    // Nothing of ours is left in the kernel: no program is held by a loader of this agent (another
-    // agent on the host may hold its own).
-    if (has('bpftool')) {
-      assert.deepEqual(programsHeldBy(agent.loaderPids), [], 'no program of the agent left after it stopped');
-      assert.ok(agent.loaderPids.length > 0);
+    // Nothing of ours is left in the kernel: every program, link and map the loader held while it
+    // ran is gone (by kernel id; another agent on the host may hold its own).
+    if (held) {
+      assert.ok(held.progs.length > 0 && held.links.length > 0 && held.maps.length > 0, `the running loader held programs, links and maps: ${JSON.stringify(held)}`);
+      assert.deepEqual(bpfObjectsLeft(held), { progs: [], links: [], maps: [] }, 'nothing of the agent left in the kernel after it stopped');
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -37,12 +37,6 @@ export async function waitForPort(port: number, child?: ChildProcess, log: () =>
   throw new Error(`nothing listens on ${port}: ${log()}`);
 }
 
-/** Names of the BPF programs still held by these loader processes (another agent may hold its own). */
-export function programsHeldBy(loaderPids: number[]): string[] {
-  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { name?: string; pids?: { pid: number }[] }[];
-  return progs.filter((p) => (p.pids ?? []).some((x) => loaderPids.includes(x.pid))).map((p) => p.name ?? '');
-}
-
 /** The BPF programs, links (with their kind) and maps a process holds, by kernel id. */
 export interface BpfObjects {
   progs: number[];
@@ -53,8 +47,8 @@ export interface BpfObjects {
 /**
  * What a running process holds in the kernel, read from its `/proc/PID/fdinfo` (bpftool's own
  * `pids` columns need a bpftool built with BPF iterators, which Debian's is not always: then
- * `programsHeldBy` finds nothing even while the loader runs). Programs attached through a link
- * count as held through it.
+ * they list no holder even while the loader runs). Programs attached through a link count as
+ * held through it.
  */
 export function bpfObjectsOf(pid: number): BpfObjects {
   const progs = new Set<number>();
@@ -76,6 +70,12 @@ export function bpfObjectsOf(pid: number): BpfObjects {
     if (map) maps.add(Number(map));
   }
   return { progs: [...progs].sort((a, b) => a - b), links, maps: [...maps].sort((a, b) => a - b) };
+}
+
+/** What the agent's running loaders hold, taken together: the snapshot `bpfObjectsLeft` checks after the stop. */
+export function bpfObjectsOfAll(pids: number[]): BpfObjects {
+  const all = pids.map(bpfObjectsOf);
+  return { progs: all.flatMap((o) => o.progs), links: all.flatMap((o) => o.links), maps: all.flatMap((o) => o.maps) };
 }
 
 /** Which of these objects the kernel still has (`bpftool prog/link/map list`): none once they are released. */
