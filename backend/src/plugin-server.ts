@@ -29,15 +29,6 @@ function unary<Req, Res>(name: string, handler: (request: Req) => Promise<Res>):
   };
 }
 
-function modeOf(request: QueryDataRequest): string {
-  try {
-    const first = request.queries?.[0];
-    return first ? String((JSON.parse(first.json.toString('utf8')) as { mode?: string }).mode ?? 'builder') : 'none';
-  } catch {
-    return 'invalid';
-  }
-}
-
 export interface PluginServer {
   server: grpc.Server;
   address: string;
@@ -53,10 +44,8 @@ export async function startPluginServer(address: string, onShutdownRequested: ()
   server.addService(services.data, {
     QueryData: unary('QueryData', async (request: QueryDataRequest) => {
       const stop = metrics.queryDuration.startTimer();
-      const response = await queryData(request);
+      const response = await queryData(request, (mode, ok) => metrics.queries.inc({ mode, outcome: ok ? 'ok' : 'error' }));
       stop();
-      const mode = modeOf(request);
-      for (const r of Object.values(response.responses)) metrics.queries.inc({ mode, outcome: r.error ? 'error' : 'ok' });
       return response;
     }),
   });

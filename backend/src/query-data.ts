@@ -26,8 +26,12 @@ function parseModel(query: DataQuery, pluginVersion: string | undefined): MetaFl
   return migrateQuery({ ...(raw as Record<string, unknown>), refId: query.refId } as MetaFlowQuery & Record<string, unknown>, pluginVersion || undefined);
 }
 
-async function runOne(api: MetaFlowApi, settings: DataSourceSettings, query: DataQuery, pluginVersion: string | undefined): Promise<DataResponse> {
+/** Told the mode of each query (once its model is read) and whether it answered without error. */
+export type QueryObserver = (mode: string, ok: boolean) => void;
+
+async function runOne(api: MetaFlowApi, settings: DataSourceSettings, query: DataQuery, pluginVersion: string | undefined, onMode: (mode: string) => void): Promise<DataResponse> {
   const model = parseModel(query, pluginVersion);
+  onMode(model.mode);
   const times = queryTimes(query);
   let response: FramesResponse;
   if (model.mode === 'sql') response = await api.sql(buildSqlRequest(model, buildContext(model, times, settings.defaultTapSide, true)));
@@ -46,24 +50,29 @@ export function errorResponse(e: unknown): DataResponse {
   return { frames: [], error: `MetaFlow backend: ${message}`, status: 500, errorSource: 'plugin' };
 }
 
-export async function queryData(request: QueryDataRequest): Promise<QueryDataResponse> {
+export async function queryData(request: QueryDataRequest, observe: QueryObserver = () => undefined): Promise<QueryDataResponse> {
   const responses: Record<string, DataResponse> = {};
   let settings: DataSourceSettings;
   try {
     settings = settingsFrom(request.pluginContext);
   } catch (e) {
-    for (const q of request.queries ?? []) responses[q.refId] = errorResponse(e);
+    for (const q of request.queries ?? []) {
+      responses[q.refId] = errorResponse(e);
+      observe('unknown', false);
+    }
     return { responses };
   }
   const api = new MetaFlowApi(settings);
   const pluginVersion = request.pluginContext?.pluginVersion;
   await Promise.all(
     (request.queries ?? []).map(async (q) => {
+      let mode = 'invalid';
       try {
-        responses[q.refId] = await runOne(api, settings, q, pluginVersion);
+        responses[q.refId] = await runOne(api, settings, q, pluginVersion, (m) => (mode = m));
       } catch (e) {
         responses[q.refId] = errorResponse(e);
       }
+      observe(mode, !responses[q.refId].error);
     }),
   );
   return { responses };

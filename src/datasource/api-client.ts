@@ -1,18 +1,14 @@
 import { getBackendSrv, FetchError } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
 
+import { AgentHealth } from './health-message';
 import { MapRequest, StructuredRequest, SqlRequest } from './request-builder';
 import { ApiFrame, MetricInfo } from './types';
 
 /** The route of plugin.json that Grafana's data source proxy forwards to `<apiUrl>/api`. */
 export const PROXY_ROUTE = 'metaflow';
 
-export interface Health {
-  status: string;
-  version: string;
-  store: string;
-  newest: Record<string, number | null>;
-}
+export type Health = AgentHealth & { status: string };
 
 /**
  * The MetaFlow query API, reached through Grafana's data source proxy so the browser never sees

@@ -21,27 +21,14 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChdbStore } from '../store/chdb-store';
-import { has, liveSkipReason } from '../testing/live-servers';
+import { freePort, has, liveSkipReason } from '../testing/live-servers';
 import { LiveAgent } from './live-agent';
 
 const skip = liveSkipReason(['tcpdump', 'ss', 'curl']);
-
-/** A port nothing listens on now (the kernel's choice, so concurrent tests do not collide). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const SCRIPTS: Record<string, string> = {
   // Connects N times to a port that refuses; exits 0 when every one was refused.

@@ -9,12 +9,11 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { CORPUS_MISSING, corpusDir } from '../testing/corpus';
-import { has, waitForPort } from '../testing/live-servers';
+import { freePort, has, waitForPort } from '../testing/live-servers';
 import { httpOracle, httpServer, statusClasses } from './red-oracle';
 
 const METAFLOW = resolve(__dirname, '../../bin/metaflow.js');
@@ -46,20 +45,6 @@ async function stopAll(): Promise<void> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * A loopback port nothing listens on now (the bench has the same helper, but importing it runs
- * the bench's start-up probes).
- */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 function start(command: string, args: string[]): { child: ChildProcess; log: () => string } {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });

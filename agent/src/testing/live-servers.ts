@@ -4,7 +4,7 @@
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureLoader } from '../live/live-agent';
 
@@ -18,6 +18,17 @@ export function liveSkipReason(binaries: string[]): string | undefined {
   for (const c of binaries) if (!has(c)) return `${c} is not installed (scripts/setup.sh installs it)`;
   if (!ensureLoader()) return 'the eBPF loader is not built and could not be built (bash bpf/install-deps.sh && make -C bpf)';
   return undefined;
+}
+
+/** A loopback port nothing listens on now (the kernel's choice, so concurrent tests do not collide). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
 }
 
 /** Resolves once something accepts connections on the loopback port; fails if `child` exits first. */
