@@ -10,7 +10,7 @@ import { Random } from '../testing/fuzz';
 import { pcapFile } from '../testing/packet-builder';
 import { formatAddress, parseAddress } from '../util/ip-format';
 import { ChdbStore } from './chdb-store';
-import { decodeRowBinary, encodeString, putAddressText, putI64, putU64 } from './row-binary';
+import { decodeRowBinary, encodeString, putAddressText, putI64, putString, putU64, putVarint, stringBound } from './row-binary';
 import { migrate } from './store';
 import { tableByName } from './tables';
 
@@ -122,4 +122,38 @@ test('strings need no escaping: tabs, newlines, backslashes, quotes, NUL and UTF
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('putString writes what encodeString encodes, within its bound, and nothing past its end', () => {
+  const texts = [
+    '',
+    'GET',
+    'a'.repeat(127),
+    'a'.repeat(128),
+    'x'.repeat(16_384),
+    '/文件/报告.pdf',
+    'é'.repeat(64),
+    'ascii then ✓',
+    `${'a'.repeat(126)}é`,
+    '😀 emoji',
+    'lone \ud800 surrogate',
+    'tab\tnul\0quote"',
+  ];
+  const random = new Random(5);
+  for (let i = 0; i < 200; i++) {
+    const units = Array.from({ length: random.int(300) }, () => [0x61, 0x7f, 0x80, 0x7ff, 0x800, 0xffff, 0xd83d][random.int(7)]);
+    texts.push(String.fromCharCode(...units));
+  }
+  for (const text of texts) {
+    const want = encodeString(text);
+    const d = Buffer.alloc(stringBound(text) + 16);
+    const end = putString(d, 3, text);
+    assert.equal(end - 3, want.length, JSON.stringify(text.slice(0, 20)));
+    assert.ok(want.length <= stringBound(text));
+    assert.deepEqual(d.subarray(3, end), want);
+    assert.ok(d.subarray(0, 3).every((b) => b === 0) && d.subarray(end).every((b) => b === 0), 'only its own bytes');
+  }
+  const d = Buffer.alloc(8);
+  assert.deepEqual([...d.subarray(0, putVarint(d, 0, 300))], [0xac, 0x02]);
+  assert.deepEqual([...d.subarray(0, putVarint(d, 0, 2 ** 32 - 1))], [0xff, 0xff, 0xff, 0xff, 0x0f]);
 });
