@@ -4,7 +4,7 @@ import { L7_PROTOCOL_NAMES } from '../aggregate/l7-protocols';
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet';
 import { formatAddress } from '../util/ip-format';
 import { FlowL7 } from '../l7/flow-l7';
-import { L7Record, L7ProtocolModule, ParserOptions } from '../l7/l7-parser';
+import { L7ProtocolModule, ParserOptions } from '../l7/l7-parser';
 import { addRedCounts, FlowContext, L7Output, RedOffsets, SideTags } from '../l7/l7-output';
 import { ProtocolInference } from '../l7/protocol-inference';
 import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
@@ -124,7 +124,8 @@ export class FlowTracker {
   /** The host as a RowBinary string, and the longest flow log row with it. */
   private readonly hostBytes: Buffer;
   private readonly flowLogRowMax: number;
-  private readonly endpointPopularity = new Map<string, number>();
+  /** Flows seen per endpoint (IPv4 endpoints keyed by a number, IPv6 ones by text). */
+  private readonly endpointPopularity = new Map<number | string, number>();
   private readonly src = new Uint32Array(4);
   private readonly dst = new Uint32Array(4);
   /** Slots (and their flow ids) with flow log data in the current minute. */
@@ -280,7 +281,8 @@ export class FlowTracker {
       clientIsSrc = (p.tcpFlags & TcpFlag.ACK) === 0;
       score = DirectionScore.certain;
     } else {
-      [clientIsSrc, score] = this.guessDirection(p);
+      score = this.guessDirection(p);
+      clientIsSrc = this.guessedClientIsSrc;
     }
     const slot = clientIsSrc
       ? flows.insert(hash, p.ipVersion, p.ipProto, this.src, p.srcPort, this.dst, p.dstPort, ts, p.tapPort)
@@ -298,19 +300,34 @@ export class FlowTracker {
   }
 
   /** Client/server without a handshake: server ports, then the busier endpoint, then the lower port. */
-  private guessDirection(p: DecodedPacket): [boolean, number] {
+  /** The direction `guessDirection` decided (a field, not a returned pair: no array per new flow). */
+  private guessedClientIsSrc = true;
+
+  /** Decides the direction of a flow seen without its SYN into `guessedClientIsSrc`; returns how sure. */
+  private guessDirection(p: DecodedPacket): number {
     const srcServer = p.srcPort < 1024 || this.serverPorts.has(p.srcPort);
     const dstServer = p.dstPort < 1024 || this.serverPorts.has(p.dstPort);
-    if (dstServer !== srcServer) return [dstServer, DirectionScore.serverPort];
-    const srcSeen = this.bumpPopularity(this.src, p.srcPort);
-    const dstSeen = this.bumpPopularity(this.dst, p.dstPort);
-    if (srcSeen !== dstSeen) return [dstSeen > srcSeen, DirectionScore.popularity];
-    if (p.srcPort !== p.dstPort) return [p.dstPort < p.srcPort, DirectionScore.lowerPort];
-    return [true, DirectionScore.guess];
+    if (dstServer !== srcServer) {
+      this.guessedClientIsSrc = dstServer;
+      return DirectionScore.serverPort;
+    }
+    const srcSeen = this.bumpPopularity(this.src, p.srcPort, p.ipVersion);
+    const dstSeen = this.bumpPopularity(this.dst, p.dstPort, p.ipVersion);
+    if (srcSeen !== dstSeen) {
+      this.guessedClientIsSrc = dstSeen > srcSeen;
+      return DirectionScore.popularity;
+    }
+    if (p.srcPort !== p.dstPort) {
+      this.guessedClientIsSrc = p.dstPort < p.srcPort;
+      return DirectionScore.lowerPort;
+    }
+    this.guessedClientIsSrc = true;
+    return DirectionScore.guess;
   }
 
-  private bumpPopularity(addr: Uint32Array, port: number): number {
-    const key = `${addr[0]},${addr[1]},${addr[2]},${addr[3]}:${port}`;
+  private bumpPopularity(addr: Uint32Array, port: number, ipVersion: number): number {
+    // An IPv4 endpoint fits a number exactly (48 bits): no key text per new flow.
+    const key = ipVersion === 4 ? addr[3] * 65536 + port : `${addr[0]},${addr[1]},${addr[2]},${addr[3]}:${port}`;
     const n = (this.endpointPopularity.get(key) ?? 0) + 1;
     // Bounded: forget everything rather than grow without limit (it is only a tie-breaker).
     if (this.endpointPopularity.size >= 100_000) this.endpointPopularity.clear();
@@ -620,6 +637,8 @@ export class FlowTracker {
     }
     const direction = side as 0 | 1;
     const syn = (p.tcpFlags & TcpFlag.SYN) !== 0;
+    // A SYN or SYN-ACK may have swapped the flow's sides (tcp()): its context is made again.
+    if (syn) f.context = undefined;
     if (tcp) {
       if (syn) f.syn(direction, p.seq);
       const dataSeq = syn ? (p.seq + 1) >>> 0 : p.seq;
@@ -636,7 +655,7 @@ export class FlowTracker {
       flows.rowSecond[slot] = NO_INTERVAL;
       this.l7Stats.flowsParsed++;
     }
-    this.emitL7(slot, f.take());
+    this.emitL7(slot, f);
     if (!f.active) {
       this.l7Flows.delete(slot);
       flows.bits[slot] |= Bit.L7Off;
@@ -648,36 +667,54 @@ export class FlowTracker {
     const timeouts = this.options.l7?.requestTimeoutUs ?? { tcp: 300_000_000, udp: 150_000_000 };
     for (const [slot, f] of this.l7Flows) {
       f.expire(nowUs, this.flows.proto[slot] === IpProto.TCP ? timeouts.tcp : timeouts.udp);
-      this.emitL7(slot, f.take());
+      this.emitL7(slot, f);
     }
   }
 
-  private emitL7(slot: number, records: L7Record[]): void {
+  private emitL7(slot: number, f: FlowL7): void {
+    const records = f.take();
     if (records.length === 0 || !this.l7Out) return;
-    const flows = this.flows;
-    const v = flows.ipVersion[slot];
-    const transport = flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp';
-    const ip1 = formatAddress(v, flows.addr, slot * 8 + 4);
-    const port1 = flows.port[slot * 2 + 1];
-    const side1 = this.options.serverTags?.(transport, ip1, port1);
-    const ctx: FlowContext = {
-      tapSide: TAP_SIDES[flows.tapSide[slot]],
-      signalSource: 'packet',
-      transport,
-      flowId: this.runIdHigh + flows.serial[slot],
-      ip0: formatAddress(v, flows.addr, slot * 8),
-      ip1,
-      port0: flows.port[slot * 2],
-      port1,
-      ...(side1 ? { side1 } : {}),
-    };
-    const row = this.aggregator.rowBase(flows, slot);
+    const ctx = this.l7Context(slot, f);
+    const row = this.aggregator.rowBase(this.flows, slot);
     const slab = this.aggregator.slab;
     for (const r of records) {
       this.l7Out.record(ctx, r);
       this.l7Stats.records++;
       if (r.countsAsRequest) addRedCounts(slab, row, NETWORK_L7_OFFSETS, r);
     }
+  }
+
+  /**
+   * The flow's context, kept on its FlowL7 (L7Output caches the encoded tags and RED rows on it)
+   * and made again when what it is made of changed: the flow in the slot, the tap side, the
+   * server's process tags; a SYN, which may swap the sides, drops it (l7Packet).
+   */
+  private l7Context(slot: number, f: FlowL7): FlowContext {
+    const flows = this.flows;
+    const flowId = this.runIdHigh + flows.serial[slot];
+    const tapSide = TAP_SIDES[flows.tapSide[slot]];
+    const v = flows.ipVersion[slot];
+    const old = f.context;
+    const sameFlow = old !== undefined && old.flowId === flowId && old.tapSide === tapSide;
+    if (sameFlow && !this.options.serverTags) return old;
+    const transport = flows.proto[slot] === IpProto.TCP ? 'tcp' : 'udp';
+    const ip1 = sameFlow ? old.ip1 : formatAddress(v, flows.addr, slot * 8 + 4);
+    const port1 = flows.port[slot * 2 + 1];
+    const side1 = this.options.serverTags?.(transport, ip1, port1);
+    if (sameFlow && sameSideTags(side1, old.side1)) return old;
+    const ctx: FlowContext = {
+      tapSide,
+      signalSource: 'packet',
+      transport,
+      flowId,
+      ip0: formatAddress(v, flows.addr, slot * 8),
+      ip1,
+      port0: flows.port[slot * 2],
+      port1,
+      ...(side1 ? { side1 } : {}),
+    };
+    f.context = ctx;
+    return ctx;
   }
 
   /** The close type a flow gets when it ends in its current state (SPEC §5). */
@@ -711,7 +748,7 @@ export class FlowTracker {
     const l7 = this.l7Flows.size > 0 ? this.l7Flows.get(slot) : undefined;
     if (l7) {
       l7.close(flows.lastUs[slot]);
-      this.emitL7(slot, l7.take());
+      this.emitL7(slot, l7);
       this.l7Flows.delete(slot);
     }
     const row = this.aggregator.rowBase(flows, slot);
@@ -837,6 +874,10 @@ export class FlowTracker {
     }
     b.commit(at);
   }
+}
+
+function sameSideTags(a: SideTags | undefined, b: SideTags | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.pid === b.pid && a.process === b.process && a.container === b.container && a.service === b.service);
 }
 
 /** The `l7_*` RED columns of the network tables. */

@@ -9,6 +9,8 @@ export class EndpointCap {
   private readonly services = new Map<string, Set<string>>();
   /** Records whose endpoint was folded into `other`. */
   folded = 0;
+  /** Services forgotten so far: a caller's memo of endpoints kept is good while this stays. */
+  evictions = 0;
 
   constructor(
     private readonly maxPerService = 1000,
@@ -18,7 +20,10 @@ export class EndpointCap {
   endpoint(service: string, endpoint: string): string {
     let seen = this.services.get(service);
     if (!seen) {
-      if (this.services.size >= this.maxServices) this.services.delete(this.services.keys().next().value as string);
+      if (this.services.size >= this.maxServices) {
+        this.services.delete(this.services.keys().next().value as string);
+        this.evictions++;
+      }
       seen = new Set();
       this.services.set(service, seen);
     }

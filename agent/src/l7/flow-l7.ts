@@ -1,4 +1,5 @@
-import { Direction, L7Parser, L7ProtocolModule, L7ProtocolName, L7Record, ParserOptions } from './l7-parser';
+import type { FlowContext } from './l7-output';
+import { Direction, L7Parser, L7ProtocolModule, L7ProtocolName, L7Record, NO_RECORDS, ParserOptions } from './l7-parser';
 import { ProtocolInference } from './protocol-inference';
 import { TcpReassembler } from './stream/tcp-reassembler';
 
@@ -40,6 +41,11 @@ export class FlowL7 {
    */
   private history: { direction: Direction; bytes: Buffer; tsUs: number }[] | undefined = [];
   private historyBytes = 0;
+  /**
+   * Where the flow's records were seen, kept by the caller for the flow's life: the output caches
+   * encoded tag bytes and RED rows on the context, lost if a context were made per packet.
+   */
+  context: FlowContext | undefined;
 
   constructor(
     private readonly inference: ProtocolInference,
@@ -132,19 +138,20 @@ export class FlowL7 {
 
   take(): L7Record[] {
     const out = this.records;
+    if (out.length === 0) return NO_RECORDS;
     this.records = [];
     return out;
   }
 
   private payload(direction: Direction, data: Buffer, tsUs: number): void {
     if (this.off) return;
-    // The capture source reuses its buffers: parsers get bytes they may keep.
-    const bytes = Buffer.from(data);
-    if (!this.parser) {
-      this.infer(direction, bytes, tsUs);
+    const parser = this.parser;
+    // The capture source reuses its buffers: parsers and the history get bytes they may keep.
+    if (!parser) {
+      this.infer(direction, Buffer.from(data), tsUs);
       return;
     }
-    this.parser.feed(direction, bytes, tsUs);
+    parser.feed(direction, parser.copiesInput === true ? data : Buffer.from(data), tsUs);
     this.collect();
   }
 
@@ -222,6 +229,7 @@ export class FlowL7 {
     const got = this.parser.take();
     if (got.length === 0) return;
     if (isAnswered(got)) this.confirm();
-    for (const r of got) this.records.push(r);
+    if (this.records.length === 0) this.records = got;
+    else for (const r of got) this.records.push(r);
   }
 }

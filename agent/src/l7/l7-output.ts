@@ -3,7 +3,7 @@ import { histogramBucket, HISTOGRAM_BUCKETS } from '../aggregate/network-metrics
 import { defaultWidth, encodeString, putBytes, putDecimalText, putI64, putString, putU16, putU32, putU64, putVarint, stringBound } from '../store/row-binary';
 import { APPLICATION_METRICS, L7_FLOW_LOG, tableByName, TableDef } from '../store/tables';
 import { formatEndpoint } from '../util/ip-format';
-import { EndpointCap } from './endpoint-cap';
+import { EndpointCap, OTHER_ENDPOINT } from './endpoint-cap';
 import { L7Record } from './l7-parser';
 
 /** Where a record was seen: the flow's identity and observation point. */
@@ -354,6 +354,9 @@ class ContextRows {
   /** RED row key up to the endpoint, and the endpoint cap's service key; made on first use. */
   redKey = '';
   capKey = '';
+  /** The RED rows of `redKey` by endpoint, as `L7Output.groups` held it in second `redGeneration`. */
+  red: Map<string, number> | undefined;
+  redGeneration = -1;
 
   constructor(readonly protocol: string) {}
 }
@@ -368,12 +371,22 @@ type CachedContext = FlowContext & { l7Rows?: ContextRows };
  * timeout.
  */
 export class L7Output {
-  private keys = new Map<string, number>();
+  /**
+   * RED rows of the open second: by the key of their tags but the endpoint, then by endpoint. A
+   * context keeps its group, so a flow's records find their row by their endpoint alone (the
+   * parsers give the same endpoint as the same string): no key string per record, and no lookup
+   * in a map of every row, which cost more than the rest of the RED accounting.
+   */
+  private groups = new Map<string, Map<string, number>>();
+  /** The endpoint cap's evictions when the second opened: after one, a row no longer shows that the cap kept its endpoint. */
+  private capEvictions = 0;
   /** The RED rows' tag columns, one after the other (zero beyond `tagStart`'s last). */
   private tags = Buffer.alloc(64 * 1024);
   private tagStart: number[] = [0];
   private slab = new Float64Array(WIDTH * 64);
   private second = -1;
+  /** Counts the RED rows' resets (closeSecond): a context's `redRows` of an older one are stale. */
+  private redGeneration = 0;
   private readonly hostBytes: Uint8Array;
   /** RED rows keep at most this many endpoints per service (the request log keeps them all). */
   readonly endpoints: EndpointCap;
@@ -421,12 +434,27 @@ export class L7Output {
       rows.capKey = `${ctx.ip1}:${ctx.port1}|${r.protocol}`;
       rows.redKey = `${ctx.tapSide}|${r.protocol}|${ctx.ip0}|${ctx.ip1}|${ctx.port1}|${ctx.side0?.pid ?? ''}|${ctx.side1?.pid ?? ''}|`;
     }
+    let red = rows.red;
+    if (red === undefined || rows.redGeneration !== this.redGeneration) {
+      red = this.groups.get(rows.redKey);
+      if (red === undefined) {
+        red = new Map();
+        this.groups.set(rows.redKey, red);
+      }
+      rows.red = red;
+      rows.redGeneration = this.redGeneration;
+    }
+    // An endpoint with a row this second was kept by the cap (not folded, which is counted per
+    // record), and still is unless the cap forgot services since.
+    if (r.endpoint !== OTHER_ENDPOINT && this.capEvictions === this.endpoints.evictions) {
+      const known = red.get(r.endpoint);
+      if (known !== undefined) return known;
+    }
     const endpoint = this.endpoints.endpoint(rows.capKey, r.endpoint);
-    const key = rows.redKey + endpoint;
-    let row = this.keys.get(key);
+    let row = red.get(endpoint);
     if (row === undefined) {
       row = this.tagStart.length - 1;
-      this.keys.set(key, row);
+      red.set(endpoint, row);
       const from = this.tagStart[row];
       const max = tagBound(MAP_LAYOUT.tagArgs, ctx, r.protocol, endpoint, this.hostBytes);
       if (from + max > this.tags.length) {
@@ -491,7 +519,9 @@ export class L7Output {
       }
       b.commit(at);
     }
-    this.keys.clear();
+    this.groups.clear();
+    this.redGeneration++;
+    this.capEvictions = this.endpoints.evictions;
     tags.fill(0, 0, this.tagStart[rowCount]);
     this.tagStart.length = 1;
     slab.fill(0);

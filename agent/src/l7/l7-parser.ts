@@ -81,7 +81,12 @@ export interface ParserStats {
 export interface L7Parser {
   readonly protocol: L7ProtocolName;
   readonly stats: ParserStats;
-  /** In-order payload of one direction (the parser may keep the buffer); `tsUs` is its capture time. */
+  /**
+   * True when the parser holds no reference to a fed buffer once feed() returns (it copies what
+   * it keeps): the caller may then feed bytes whose memory it reuses, without a copy per segment.
+   */
+  readonly copiesInput?: boolean;
+  /** In-order payload of one direction (the parser may keep the buffer unless `copiesInput`); `tsUs` is its capture time. */
   feed(direction: Direction, data: Buffer, tsUs: number): void;
   /** `bytes` of this direction were lost (capture gap): drop partial state, resync. */
   gap(direction: Direction, bytes: number): void;
@@ -97,6 +102,12 @@ export interface L7Parser {
   /** Records completed since the last call (the caller takes ownership). */
   take(): L7Record[];
 }
+
+/**
+ * What `take()` may return when there are no records (frozen: a caller owns only a non-empty
+ * array): take() runs per packet, most of which complete no record, and an array each is garbage.
+ */
+export const NO_RECORDS: L7Record[] = Object.freeze<L7Record[]>([]) as L7Record[];
 
 /** What a first look at a flow's payload says about a protocol. */
 export type Verdict = 'yes' | 'no' | 'maybe';

@@ -23,6 +23,13 @@ test('path normaliser: ids, uuids, hashes, cut to N segments', () => {
   assert.equal(endpointOfPath('/'), '/');
   assert.equal(endpointOfPath('//a///b/c'), '/a/b');
   assert.equal(endpointOfPath('/x/3f2504e0-4f89-11d3-9a0c-0305e82c3301', 5), '/x/{uuid}');
+  // Remembered endpoints: any digits match an all-digit segment, nothing else does.
+  assert.equal(endpointOfPath('/users/43/orders'), '/users/{id}');
+  assert.equal(endpointOfPath('/users/4a/orders'), '/users/4a');
+  assert.equal(endpointOfPath('/users/4/orders', 1), '/users');
+  assert.equal(endpointOfPath('/users/12/orders', 3), '/users/{id}/orders');
+  assert.equal(endpointOfPath('/users/12/order', 3), '/users/{id}/order');
+  assert.equal(endpointOfPath('/users//12', 0), '/');
   assert.equal(pathOfTarget('/a/b?x=1#f'), '/a/b');
   assert.equal(pathOfTarget('http://example.com/a?q'), '/a');
   assert.equal(pathOfTarget('http://example.com'), '/');

@@ -101,30 +101,33 @@ const HEADER_NAMES = byLength([
   'sw8',
 ]);
 
-/** `METHOD SP target SP HTTP/1.x` (a line without its CR LF), else undefined. */
-export function parseRequestLine(line: Buffer): RequestLine | undefined {
-  let i = 0;
-  while (i < line.length && i <= MAX_METHOD && isTokenChar(line[i])) i++;
-  if (i === 0 || i > MAX_METHOD || i >= line.length || line[i] !== 0x20) return undefined;
-  const start = i + 1;
-  let end = start;
-  while (end < line.length && line[end] > 0x20 && line[end] < 0x7f) end++;
-  if (end === start || end >= line.length || line[end] !== 0x20) return undefined;
+/**
+ * `METHOD SP target SP HTTP/1.x` (a line without its CR LF: `start` to `end` of `b`, by default
+ * all of it, so the parser reads a head in place), else undefined.
+ */
+export function parseRequestLine(b: Buffer, start = 0, end = b.length): RequestLine | undefined {
+  let i = start;
+  while (i < end && i - start <= MAX_METHOD && isTokenChar(b[i])) i++;
+  if (i === start || i - start > MAX_METHOD || i >= end || b[i] !== 0x20) return undefined;
+  const targetStart = i + 1;
+  let targetEnd = targetStart;
+  while (targetEnd < end && b[targetEnd] > 0x20 && b[targetEnd] < 0x7f) targetEnd++;
+  if (targetEnd === targetStart || targetEnd >= end || b[targetEnd] !== 0x20) return undefined;
   // The rest is `HTTP/1.1` or `HTTP/1.0`, exactly.
-  const v = end + 1;
-  if (line.length - v !== 8 || !isHttp1Prefix(line, v) || (line[v + 7] !== 0x31 && line[v + 7] !== 0x30)) return undefined;
-  const method = constantOf(METHODS, line, 0, i, false) ?? line.toString('latin1', 0, i);
-  return { method, target: line.toString('latin1', start, end), version: line[v + 7] === 0x31 ? '1.1' : '1.0' };
+  const v = targetEnd + 1;
+  if (end - v !== 8 || !isHttp1Prefix(b, v) || (b[v + 7] !== 0x31 && b[v + 7] !== 0x30)) return undefined;
+  const method = constantOf(METHODS, b, start, i, false) ?? b.toString('latin1', start, i);
+  return { method, target: b.toString('latin1', targetStart, targetEnd), version: b[v + 7] === 0x31 ? '1.1' : '1.0' };
 }
 
-/** `HTTP/1.x SP ddd [SP reason]` (a line without its CR LF), else undefined. */
-export function parseStatusLine(line: Buffer): StatusLine | undefined {
-  if (line.length < 12 || !isHttp1Prefix(line, 0)) return undefined;
-  const minor = line[7];
-  if ((minor !== 0x30 && minor !== 0x31) || line[8] !== 0x20) return undefined;
-  for (let i = 9; i < 12; i++) if (line[i] < 0x30 || line[i] > 0x39) return undefined;
-  if (line.length > 12 && line[12] !== 0x20) return undefined;
-  const code = (line[9] - 0x30) * 100 + (line[10] - 0x30) * 10 + (line[11] - 0x30);
+/** `HTTP/1.x SP ddd [SP reason]` (a line without its CR LF, as for parseRequestLine), else undefined. */
+export function parseStatusLine(b: Buffer, start = 0, end = b.length): StatusLine | undefined {
+  if (end - start < 12 || !isHttp1Prefix(b, start)) return undefined;
+  const minor = b[start + 7];
+  if ((minor !== 0x30 && minor !== 0x31) || b[start + 8] !== 0x20) return undefined;
+  for (let i = start + 9; i < start + 12; i++) if (b[i] < 0x30 || b[i] > 0x39) return undefined;
+  if (end - start > 12 && b[start + 12] !== 0x20) return undefined;
+  const code = (b[start + 9] - 0x30) * 100 + (b[start + 10] - 0x30) * 10 + (b[start + 11] - 0x30);
   if (code < 100) return undefined;
   return { version: minor === 0x31 ? '1.1' : '1.0', code };
 }

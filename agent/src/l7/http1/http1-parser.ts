@@ -12,11 +12,11 @@
  * that completed the request (headers and body), `responseTimeUs` the time of the feed that
  * completed the response.
  */
-import { Direction, L7Parser, L7ProtocolModule, L7Record, ParserOptions, ParserStats, ResponseStatus } from '../l7-parser';
+import { Direction, L7Parser, L7ProtocolModule, L7Record, NO_RECORDS, ParserOptions, ParserStats, ResponseStatus } from '../l7-parser';
 import { detectHttp1 } from './detect';
 import { contentLength, indexOfLf, isChunked, isTokenChar, MAX_METHOD, parseHeaderBlock, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
 import { endpointOfPath, pathOfTarget } from './path-normalizer';
-import { extractTraceContext } from './trace-context';
+import { extractTraceContext, TraceContext } from './trace-context';
 
 export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['user-agent', 'content-type', 'referer'];
 /**
@@ -63,6 +63,9 @@ function unreadFields(allowList: readonly string[]): ReadonlySet<string> {
 /** The SSDP multicast groups (IPv4, IPv6 link- and site-local), port 1900. */
 const SSDP_HOST = /^(239\.255\.255\.250|\[ff0[25]::c\])(:1900)?$/i;
 const DEFAULT_MAX_BUFFER = 64 * 1024;
+const NO_TRACE: TraceContext = Object.freeze({});
+/** Never written: shared by every side with nothing pending. */
+const EMPTY = Buffer.alloc(0);
 /** Longest chunk-size or trailer line accepted. */
 const MAX_CHUNK_LINE = 4096;
 
@@ -124,7 +127,7 @@ interface Side {
 }
 
 function newSide(): Side {
-  return { mode: 'head', pending: Buffer.alloc(0), scanFrom: 0, remaining: 0, msgBytes: 0, lastTs: 0 };
+  return { mode: 'head', pending: EMPTY, scanFrom: 0, remaining: 0, msgBytes: 0, lastTs: 0 };
 }
 
 function isDead(side: Side): boolean {
@@ -153,6 +156,8 @@ function plausibleStart(direction: Direction, p: Buffer, start: number): boolean
 
 class Http1Parser implements L7Parser {
   readonly protocol = 'http1' as const;
+  /** Heads are made into strings and an incomplete one is copied into `pending`. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   readonly http1Stats: Http1Stats = { requests: 0, oneWayRequests: 0, responses: 0, interimResponses: 0, responsesWithoutRequest: 0, responsesLost: 0, upgrades: 0, statusCounts: new Map() };
   private readonly sides: [Side, Side] = [newSide(), newSide()];
@@ -185,7 +190,7 @@ class Http1Parser implements L7Parser {
     let buf = data;
     if (side.pending.length > 0) {
       buf = Buffer.concat([side.pending, data]);
-      side.pending = Buffer.alloc(0);
+      side.pending = EMPTY;
     }
     let off = 0;
     loop: while (off < buf.length && !isDead(side)) {
@@ -246,9 +251,8 @@ class Http1Parser implements L7Parser {
       return -1;
     }
     const lineEnd = lf > off && buf[lf - 1] === 0x0d ? lf - 1 : lf;
-    const first = buf.subarray(off, lineEnd);
-    const request = direction === 0 ? (parseRequestLine(first) ?? parseRequestLineLenient(first)) : undefined;
-    const status = direction === 1 ? parseStatusLine(first) : undefined;
+    const request = direction === 0 ? (parseRequestLine(buf, off, lineEnd) ?? parseRequestLineLenient(buf.subarray(off, lineEnd))) : undefined;
+    const status = direction === 1 ? parseStatusLine(buf, off, lineEnd) : undefined;
     if (!request && !status) return this.skip(side, buf, lf + 1, off);
     // Find the empty line that ends the head, resuming where the last search stopped.
     let lineStart = Math.max(lf + 1, off + side.scanFrom);
@@ -329,8 +333,8 @@ class Http1Parser implements L7Parser {
       this.finishMessage(1, tsUs);
       this.sides[0].mode = 'dead';
       this.sides[1].mode = 'dead';
-      this.sides[0].pending = Buffer.alloc(0);
-      this.sides[1].pending = Buffer.alloc(0);
+      this.sides[0].pending = EMPTY;
+      this.sides[1].pending = EMPTY;
       return;
     }
     if (method === 'HEAD' || code === 204 || code === 304) this.finishMessage(1, tsUs);
@@ -394,13 +398,15 @@ class Http1Parser implements L7Parser {
     let domain = headers.get('host') ?? '';
     let resource: string;
     let endpoint: string;
-    if (method === 'CONNECT' || !/^[/*]|^[a-z][a-z0-9+.-]*:\/\//i.test(line.target)) {
+    // Origin-form targets ('/…'), nearly all of them, skip the expressions.
+    const origin = line.target.charCodeAt(0) === 0x2f;
+    if (method === 'CONNECT' || (!origin && !/^[*]|^[a-z][a-z0-9+.-]*:\/\//i.test(line.target))) {
       // Authority form (CONNECT) or no target at all (a malformed request line).
       resource = line.target;
       endpoint = line.target;
       if (domain === '') domain = line.target;
     } else {
-      const abs = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(line.target);
+      const abs = origin ? null : /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(line.target);
       if (abs && domain === '') domain = abs[1];
       resource = pathOfTarget(line.target);
       endpoint = resource === '*' ? '*' : endpointOfPath(resource, this.segments);
@@ -455,8 +461,10 @@ class Http1Parser implements L7Parser {
   }
 
   private makeRecord(req: PendingRequest, resp: CurrentResponse | undefined, responseBytes: number, tsUs: number | undefined, missing: ResponseStatus = 'timeout'): L7Record {
-    const get = (name: string): string | undefined => req.headers.get(name);
-    const trace = extractTraceContext(get);
+    const headers = req.headers;
+    // Most requests carry no trace context: no closures and context object for them.
+    const traced = headers.has('traceparent') || headers.has('b3') || headers.has('x-b3-traceid') || headers.has('uber-trace-id') || headers.has('sw8');
+    const trace = traced ? extractTraceContext((name) => headers.get(name)) : NO_TRACE;
     const record: L7Record = {
       protocol: 'http1',
       version: req.line.version,
@@ -514,7 +522,7 @@ class Http1Parser implements L7Parser {
         this.records.push(this.makeRecord(req, undefined, 0, undefined, 'unknown'));
       }
     }
-    side.pending = Buffer.alloc(0);
+    side.pending = EMPTY;
     side.scanFrom = 0;
     if (side.mode !== 'head') {
       this.stats.parseErrors++;
@@ -544,13 +552,14 @@ class Http1Parser implements L7Parser {
     if (this.currentRequest) this.finishMessage(0, this.sides[0].lastTs);
     for (const req of this.outstanding.splice(0)) this.records.push(this.makeRecord(req, undefined, 0, undefined));
     for (const s of this.sides) {
-      s.pending = Buffer.alloc(0);
+      s.pending = EMPTY;
       s.mode = 'dead';
     }
   }
 
   take(): L7Record[] {
     const out = this.records;
+    if (out.length === 0) return NO_RECORDS;
     this.records = [];
     return out;
   }
