@@ -170,6 +170,28 @@ function skipName(b: Buffer, limit: number, off: number): number | undefined {
  * question is malformed or cut. The record sections are walked for the OPT record; when they run
  * past the end the message is returned with `complete` false (a prefix of a large message).
  */
+/**
+ * The message object, every field named: an object spread of the header measured as a fifth of
+ * the whole DNS pipeline (V8 copies spread properties one by one through a slow path).
+ */
+function message(h: DnsHeader, qname: string, qtype: number, extRcodeHigh: number | undefined, complete: boolean): DnsMessage {
+  return {
+    id: h.id,
+    qr: h.qr,
+    opcode: h.opcode,
+    tc: h.tc,
+    rcode: h.rcode,
+    qdcount: h.qdcount,
+    ancount: h.ancount,
+    nscount: h.nscount,
+    arcount: h.arcount,
+    qname,
+    qtype,
+    extRcodeHigh,
+    complete,
+  };
+}
+
 export function parseMessage(b: Buffer, base: number, len: number): DnsMessage | undefined {
   if (len < HEADER_LEN || base + len > b.length) return undefined;
   const h = readHeader(b, base);
@@ -187,7 +209,7 @@ export function parseMessage(b: Buffer, base: number, len: number): DnsMessage |
       pos = n.end + 4;
     } else {
       const e = skipName(b, limit, pos);
-      if (e === undefined || e + 4 > limit) return { ...h, qname, qtype, complete: false };
+      if (e === undefined || e + 4 > limit) return message(h, qname, qtype, undefined, false);
       pos = e + 4;
     }
   }
@@ -195,14 +217,14 @@ export function parseMessage(b: Buffer, base: number, len: number): DnsMessage |
   let extRcodeHigh: number | undefined;
   for (let i = 0; i < records; i++) {
     const e = skipName(b, limit, pos);
-    if (e === undefined || e + 10 > limit) return { ...h, qname, qtype, extRcodeHigh, complete: false };
+    if (e === undefined || e + 10 > limit) return message(h, qname, qtype, extRcodeHigh, false);
     const type = b.readUInt16BE(e);
     const rdlen = b.readUInt16BE(e + 8);
     if (type === 41 && i >= h.ancount + h.nscount && extRcodeHigh === undefined) extRcodeHigh = b[e + 4];
     pos = e + 10 + rdlen;
-    if (pos > limit) return { ...h, qname, qtype, extRcodeHigh, complete: false };
+    if (pos > limit) return message(h, qname, qtype, extRcodeHigh, false);
   }
-  return { ...h, qname, qtype, extRcodeHigh, complete: pos === limit };
+  return message(h, qname, qtype, extRcodeHigh, pos === limit);
 }
 
 /** The full 12-bit RCODE: header RCODE plus the OPT record's upper bits when present. */
