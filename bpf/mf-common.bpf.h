@@ -124,9 +124,12 @@ static __always_inline bool mf_excluded(__u32 tgid)
 	return bpf_map_lookup_elem(&mf_excl, &tgid) != NULL;
 }
 
+/* The task's BTF pointer makes task->files->fdt plain loads the JIT guards, instead of a helper
+ * call each: the fd walk runs on every traced call, socket or not. The slot of the fd array is
+ * an indexed pointer, which only a helper may read. */
 static __always_inline struct file *mf_fd_file(__u64 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct files_struct *files;
 	struct fdtable *fdt;
 	struct file **fds;
@@ -134,16 +137,24 @@ static __always_inline struct file *mf_fd_file(__u64 fd)
 
 	if (fd > 0x7fffffff)
 		return NULL;
-	files = BPF_CORE_READ(task, files);
+	files = task->files;
 	if (!files)
 		return NULL;
-	fdt = BPF_CORE_READ(files, fdt);
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
+	fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
+
+/* Kernels since 6.2 turn a kernel address into a typed pointer whose fields are plain loads;
+ * weak, so older kernels load the same object and take the helper reads below instead. Every
+ * traced call walks file → inode → socket → sock and reads the sock's tuple: as helper calls
+ * those were most of what the programs cost per call. */
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym __weak;
+#define MF_CAST(ptr, type) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+#define MF_HAVE_CAST (bpf_rdonly_cast != 0)
 
 /* fd -> struct sock of the current task, only for AF_INET/AF_INET6 TCP/UDP.
  * Everything else (files, pipes, unix sockets) returns NULL so the callers
@@ -158,6 +169,30 @@ static __always_inline struct sock *mf_fd_sock(__u64 fd, __u64 *inode)
 
 	if (!f)
 		return NULL;
+	if (MF_HAVE_CAST) {
+		struct file *fc = MF_CAST(f, struct file);
+		struct inode *in = fc->f_inode;
+		struct socket *soc;
+		struct sock *skc;
+
+		if (!in || (in->i_mode & S_IFMT) != S_IFSOCK)
+			return NULL;
+		soc = MF_CAST(fc->private_data, struct socket);
+		skc = soc->sk;
+		if (!skc)
+			return NULL;
+		family = skc->__sk_common.skc_family;
+		if (family != AF_INET && family != AF_INET6)
+			return NULL;
+		type = skc->sk_type;
+		proto = skc->sk_protocol;
+		if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
+		      (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
+			return NULL;
+		if (inode)
+			*inode = in->i_ino;
+		return (struct sock *)(__u64)skc;
+	}
 	mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return NULL;
@@ -180,6 +215,26 @@ static __always_inline struct sock *mf_fd_sock(__u64 fd, __u64 *inode)
 
 static __always_inline void mf_sock_tuple(struct sock *sk, struct mf_tuple *t)
 {
+	if (MF_HAVE_CAST) {
+		struct sock *s = MF_CAST(sk, struct sock);
+
+		t->family = s->__sk_common.skc_family;
+		t->ip_proto = s->sk_protocol;
+		t->lport = s->__sk_common.skc_num;
+		t->rport = bpf_ntohs(s->__sk_common.skc_dport);
+		if (t->family == AF_INET) {
+			__u32 l = s->__sk_common.skc_rcv_saddr, r = s->__sk_common.skc_daddr;
+
+			__builtin_memcpy(t->laddr, &l, 4);
+			__builtin_memcpy(t->raddr, &r, 4);
+		} else {
+			struct in6_addr l = s->__sk_common.skc_v6_rcv_saddr, r = s->__sk_common.skc_v6_daddr;
+
+			__builtin_memcpy(t->laddr, &l, 16);
+			__builtin_memcpy(t->raddr, &r, 16);
+		}
+		return;
+	}
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	t->family = family;
@@ -264,8 +319,7 @@ static __always_inline void mf_count_n(__u32 idx, __u64 n)
  * worker threads have their own names, and the process may be gone when userspace looks. */
 static __always_inline void mf_process_comm(char *dst, __u32 size)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
 
 	if (!leader || bpf_probe_read_kernel_str(dst, size, &leader->comm) < 0)
 		bpf_get_current_comm(dst, size);
