@@ -12,14 +12,18 @@
  * (read from its chDB store after it exited) per observation point against the requests the load
  * generator completed: s-p (nginx / redis-server, eBPF), c-p (wrk / redis-benchmark, eBPF) and
  * local (packets on lo). Target (the issue): ≥ 0.90 of the throughput kept, zero kernel drops.
+ * Each round also runs the workload beside the loader alone, its records thrown away: what the
+ * eBPF programs and the packet ring cost the workload, apart from the agent that parses them.
  *
  * Environment: METAFLOW_BENCH_LIVE_ROUNDS (default 2: runs of each workload without and with the
  * agent), METAFLOW_BENCH_LIVE_SECONDS (wrk's duration, default 10), METAFLOW_BENCH_LIVE_REDIS_REQUESTS
  * (redis-benchmark's -n per command, default 200000), METAFLOW_BENCH_LIVE_WORKLOADS (nginx,redis),
  * METAFLOW_BENCH_LIVE_AGENT_ARGS (more `metaflow agent` arguments, e.g. `--no-packets`),
- * METAFLOW_BENCH_LIVE_CPU_PROF=DIR (the agent runs with `node --cpu-prof` into DIR).
+ * METAFLOW_BENCH_LIVE_CPU_PROF=DIR (the agent runs with `node --cpu-prof` into DIR),
+ * METAFLOW_BENCH_LIVE_LOADER_ONLY=0 (skips the loader-alone runs).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLoader } from '../live/live-agent';
@@ -37,6 +41,7 @@ import {
   sleep,
   startServers,
   stopAll,
+  track,
   WorkloadResult,
 } from './live-bench-procs';
 
@@ -48,6 +53,7 @@ const REDIS_REQUESTS = Math.max(1000, Number(process.env.METAFLOW_BENCH_LIVE_RED
 const WORKLOADS = (process.env.METAFLOW_BENCH_LIVE_WORKLOADS ?? 'nginx,redis').split(',').filter((w): w is Workload => w === 'nginx' || w === 'redis');
 const AGENT_ARGS = (process.env.METAFLOW_BENCH_LIVE_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean);
 const CPU_PROF = process.env.METAFLOW_BENCH_LIVE_CPU_PROF;
+const LOADER_ONLY = process.env.METAFLOW_BENCH_LIVE_LOADER_ONLY !== '0';
 /** After the workload: time the agent gets to work off what is queued before its CPU is read. */
 const SETTLE_MS = 2000;
 const TARGET_RATIO = 0.9;
@@ -88,6 +94,8 @@ interface Run {
   workload: Workload;
   round: number;
   withAgent: boolean;
+  /** Beside the loader alone (no agent): the kernel side's cost. */
+  loaderOnly?: boolean;
   result: WorkloadResult;
   agent?: AgentRun;
   load: number[];
@@ -197,6 +205,21 @@ async function withAgent(dir: string, tag: string, workload: Workload, ports: Re
   }
 }
 
+/** The workload beside the loader alone, the way the agent starts it, its records written to /dev/null. */
+async function withLoaderOnly(workload: Workload, ports: Record<Workload, number>): Promise<{ result: WorkloadResult; contaminated: boolean }> {
+  const loaderPath = ensureLoader() as string;
+  const filter = `tcp port ${ports.nginx} or tcp port ${ports.redis}`;
+  const loader = track(spawn(loaderPath, ['--interfaces', 'lo', '--filter', filter], { stdio: ['ignore', openSync('/dev/null', 'w'), 'ignore'] }));
+  try {
+    // The agent's own start-up wait: programs loaded and attached.
+    await sleep(1500);
+    return await runWorkload(workload, ports, [loader.pid ?? 0]);
+  } finally {
+    loader.kill('SIGTERM');
+    if (loader.exitCode === null && loader.signalCode === null) await new Promise((resolve) => loader.once('exit', resolve));
+  }
+}
+
 function complaints(stderr: string): string[] {
   const seen = new Set<string>();
   for (const line of stderr.split('\n')) {
@@ -207,7 +230,8 @@ function complaints(stderr: string): string[] {
 }
 
 function describe(r: Run): string {
-  const base = `${r.workload} round ${r.round + 1} ${r.withAgent ? 'with   ' : 'without'}: ${Math.round(r.result.requestsPerSecond)} req/s, ${r.result.requests} requests in ${r.result.seconds.toFixed(1)} s`;
+  const beside = r.withAgent ? 'with   ' : r.loaderOnly ? 'loader alone' : 'without';
+  const base = `${r.workload} round ${r.round + 1} ${beside}: ${Math.round(r.result.requestsPerSecond)} req/s, ${r.result.requests} requests in ${r.result.seconds.toFixed(1)} s`;
   const extra = [r.result.detail, r.result.errors].filter(Boolean).join('; ');
   const warn = r.contaminated ? '; CONTAMINATED: another metaflow-loader ran during it' : '';
   let line = `${base}${extra ? ` (${extra})` : ''}; load ${fmtLoad(r.load)}${warn}\n`;
@@ -241,6 +265,7 @@ function table(runs: Run[]): boolean {
     'without req/s'.padStart(14) +
     'with req/s'.padStart(12) +
     'ratio'.padStart(7) +
+    'loader alone'.padStart(13) +
     'agent CPU s*'.padStart(13) +
     'CPU %'.padStart(7) +
     'peak RSS MB'.padStart(12) +
@@ -253,15 +278,17 @@ function table(runs: Run[]): boolean {
   for (const w of WORKLOADS) {
     // Runs during which another agent's loader ran are left out when clean runs exist.
     const clean = (rs: Run[]): Run[] => (rs.some((r) => !r.contaminated) ? rs.filter((r) => !r.contaminated) : rs);
-    const without = clean(runs.filter((r) => r.workload === w && !r.withAgent));
+    const without = clean(runs.filter((r) => r.workload === w && !r.withAgent && !r.loaderOnly));
+    const loaderOnly = clean(runs.filter((r) => r.workload === w && r.loaderOnly));
     const withs = clean(runs.filter((r) => r.workload === w && r.withAgent));
-    const left = runs.filter((r) => r.workload === w).length - without.length - withs.length;
-    const dirty = [...without, ...withs].filter((r) => r.contaminated).length;
+    const left = runs.filter((r) => r.workload === w).length - without.length - withs.length - loaderOnly.length;
+    const dirty = [...without, ...withs, ...loaderOnly].filter((r) => r.contaminated).length;
     if (left || dirty) notes.push(`${w}: ${left} runs left out and ${dirty} kept that ran beside another metaflow-loader`);
     const a = withs.map((r) => r.agent).filter((x): x is AgentRun => x !== undefined);
     const off = median(without.map((r) => r.result.requestsPerSecond));
     const on = median(withs.map((r) => r.result.requestsPerSecond));
     const ratio = on / off;
+    const loaderRatio = median(loaderOnly.map((r) => r.result.requestsPerSecond)) / off;
     const cpu = median(a.map((x) => x.cpu.agent + x.cpu.loader + x.tailCpu));
     const pct = median(a.map((x) => (100 * (x.cpu.agent + x.cpu.loader)) / x.wallSeconds));
     const peak = Math.max(...a.map((x) => x.peakKb.agent + x.peakKb.loader));
@@ -273,6 +300,7 @@ function table(runs: Run[]): boolean {
         Math.round(off).toString().padStart(14) +
         Math.round(on).toString().padStart(12) +
         ratio.toFixed(3).padStart(7) +
+        (loaderOnly.length ? loaderRatio.toFixed(3) : '-').padStart(13) +
         cpu.toFixed(2).padStart(13) +
         pct.toFixed(0).padStart(7) +
         mb(peak).padStart(12) +
@@ -285,7 +313,10 @@ function table(runs: Run[]): boolean {
     write(`  target ${w}: throughput kept ${(100 * ratio).toFixed(1)} % (≥ ${100 * TARGET_RATIO} %) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}; kernel drops ${drops} (0) ${drops === 0 ? 'met' : 'NOT met'}\n`);
   }
   for (const n of notes) write(`note: ${n}\n`);
-  write(`* during the workload and the ${SETTLE_MS / 1000} s after it (the backlog); CPU % is during the workload, of one core; peak RSS is the agent's plus its loader's; drops are summed over the runs with the agent\n`);
+  write(
+    `* during the workload and the ${SETTLE_MS / 1000} s after it (the backlog); CPU % is during the workload, of one core; peak RSS is the agent's plus its loader's; drops are summed over the runs with the agent; ` +
+      `loader alone: throughput beside the loader with its records thrown away, over without (the kernel side's share of the cost)\n`,
+  );
   return met;
 }
 
@@ -324,6 +355,14 @@ async function main(): Promise<number> {
           const run: Run = on
             ? { workload, round, withAgent: true, load, ...(await withAgent(dir, `${workload}-${round}`, workload, ports)) }
             : { workload, round, withAgent: false, load, ...(await runWorkload(workload, ports, [])) };
+          runs.push(run);
+          write(describe(run));
+          await sleep(1000);
+        }
+        if (LOADER_ONLY) {
+          await waitForOtherLoaders();
+          const load = loadavg();
+          const run: Run = { workload, round, withAgent: false, loaderOnly: true, load, ...(await withLoaderOnly(workload, ports)) };
           runs.push(run);
           write(describe(run));
           await sleep(1000);
