@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Random } from '../../testing/fuzz';
 import { detectHttp1 } from './detect';
-import { parseHeaderBlock, parseHeaderLines, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
+import { contentLength, contentLengthOf, FieldNames, parseHeaderBlock, parseHeaderLines, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
 import { endpointOfPath, looksLikeHash, normalizeSegment, pathOfTarget } from './path-normalizer';
 import { extractTraceContext, parseSw8 } from './trace-context';
 
@@ -112,9 +112,15 @@ test('detect: HTTP yes, other protocols no', () => {
   }
 });
 
-test('parseHeaderBlock gives what parseHeaderLines gives, on random heads', () => {
+test('parseHeaderBlock gives what parseHeaderLines gives for the names it is given, on random heads', () => {
   const random = new Random(11);
-  const pieces = ['Host', 'HOST', 'content-Length', 'X-Trace', 'x-b3-TraceId', 'a', '', ':', ': ', ' ', '\t', '\r', '\n', '\r\n', '\xa0', 'v', '1', ',', 'bad line', 'Ä', '"', '(x)'];
+  const pieces = ['Host', 'HOST', 'content-Length', 'X-Trace', 'x-b3-TraceId', 'a', '', ':', ': ', ' ', '\t', '\r', '\n', '\r\n', '\xa0', 'v', '1', '007', ',', 'bad line', 'Ä', '"', '(x)'];
+  const list = ['host', 'Content-Length', 'x-b3-traceid', 'X-TRACE', 'a', 'v_x', 'host'];
+  const withText = new FieldNames(list);
+  const lengthOnly = new FieldNames(list, false);
+  const lengthSlot = withText.slotOf('content-length');
+  assert.equal(withText.names.length, 6);
+  assert.equal(lengthOnly.lengthOnlySlot, lengthSlot);
   for (let i = 0; i < 3000; i++) {
     let text = '';
     const n = random.int(12);
@@ -122,15 +128,22 @@ test('parseHeaderBlock gives what parseHeaderLines gives, on random heads', () =
     const buf = Buffer.from(`GET / HTTP/1.1\r\n${text}`, 'latin1');
     const lf = buf.indexOf(0x0a);
     const expected = parseHeaderLines(splitLines(buf).slice(1));
-    assert.deepEqual([...parseHeaderBlock(buf, lf + 1, buf.length)], [...expected], JSON.stringify(text));
+    const all = parseHeaderBlock(buf, lf + 1, buf.length, withText);
+    const digits = parseHeaderBlock(buf, lf + 1, buf.length, lengthOnly);
+    assert.equal(all.length, -1);
+    withText.names.forEach((name, slot) => {
+      assert.equal(all.values[slot], expected.get(name), JSON.stringify(text));
+      if (slot !== lengthSlot) assert.equal(digits.values[slot], expected.get(name), JSON.stringify(text));
+    });
+    const wanted = contentLengthOf(expected.get('content-length'));
+    assert.equal(contentLength(all, lengthSlot), wanted, JSON.stringify(text));
+    assert.equal(contentLength(digits, lengthSlot), wanted, JSON.stringify(text));
   }
 });
 
-test('parseHeaderBlock leaves out the fields it is told to skip, folded lines included', () => {
-  const buf = b('GET / HTTP/1.1\r\nHost: a\r\nDate: x\r\n  y\r\nAccept: z\r\nX-Long: one\r\n  two\r\n\r\n');
-  const h = parseHeaderBlock(buf, buf.indexOf(0x0a) + 1, buf.length - 2, new Set(['date', 'accept']));
-  assert.deepEqual([...h], [
-    ['host', 'a'],
-    ['x-long', 'one two'],
-  ]);
+test('parseHeaderBlock leaves out the fields it is not given, folded lines included', () => {
+  const buf = b('GET / HTTP/1.1\r\nHost: a\r\nDate: x\r\n  y\r\nAccept: z\r\nX-Long: one\r\n  two\r\nx_u: 1\r\nContent-Length: 0012\r\n\r\n');
+  const names = new FieldNames(['host', 'x-long', 'x_u', 'content-length'], false);
+  const h = parseHeaderBlock(buf, buf.indexOf(0x0a) + 1, buf.length - 2, names);
+  assert.deepEqual(h, { values: ['a', 'one two', '1', undefined], length: 12 });
 });

@@ -14,11 +14,6 @@ export interface StatusLine {
   code: number;
 }
 
-export interface MessageHead {
-  /** Header fields, lower-case names; repeated fields joined with ', '. */
-  headers: Map<string, string>;
-}
-
 /** RFC 9110 tchar. */
 export function isTokenChar(c: number): boolean {
   if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
@@ -26,12 +21,17 @@ export function isTokenChar(c: number): boolean {
   return c === 0x21 || (c >= 0x23 && c <= 0x27) || c === 0x2a || c === 0x2b || c === 0x2d || c === 0x2e || c === 0x5e || c === 0x5f || c === 0x60 || c === 0x7c || c === 0x7e;
 }
 
+/** isTokenChar by byte: the header name scan runs per header line. */
+const TOKEN = new Uint8Array(256);
+for (let c = 0; c < 256; c++) TOKEN[c] = isTokenChar(c) ? 1 : 0;
+
 export const MAX_METHOD = 32;
 
 /*
  * Heads are parsed per message, so the code below compares bytes rather than making strings to
- * compare, and gives the usual methods and header names as constant strings: no string is made
- * for them (a library parser would build every name and value as a string, then lower-case it).
+ * compare: the usual methods are constant strings, header names are matched in place against the
+ * few a parser reads, and only their values become strings (a library parser would build every
+ * name and value as a string, then lower-case the name).
  */
 
 /** Whether `b` holds `HTTP/1.` at `at`. */
@@ -39,21 +39,19 @@ function isHttp1Prefix(b: Buffer, at: number): boolean {
   return b[at] === 0x48 && b[at + 1] === 0x54 && b[at + 2] === 0x54 && b[at + 3] === 0x50 && b[at + 4] === 0x2f && b[at + 5] === 0x31 && b[at + 6] === 0x2e;
 }
 
-/** Strings by length, looked up by their bytes (`lower`: the bytes' ASCII letters lower-cased). */
+/** Strings by length, looked up by their bytes. */
 function byLength(names: readonly string[]): string[][] {
   const out: string[][] = [];
   for (const n of names) (out[n.length] ??= []).push(n);
   return out;
 }
 
-function constantOf(table: string[][], b: Buffer, start: number, end: number, lower: boolean): string | undefined {
+function constantOf(table: string[][], b: Buffer, start: number, end: number): string | undefined {
   const candidates = table[end - start];
   if (candidates === undefined) return undefined;
   next: for (const name of candidates) {
     for (let i = 0; i < name.length; i++) {
-      let c = b[start + i];
-      if (lower && c >= 0x41 && c <= 0x5a) c |= 0x20;
-      if (c !== name.charCodeAt(i)) continue next;
+      if (b[start + i] !== name.charCodeAt(i)) continue next;
     }
     return name;
   }
@@ -61,45 +59,6 @@ function constantOf(table: string[][], b: Buffer, start: number, end: number, lo
 }
 
 const METHODS = byLength(['GET', 'PUT', 'POST', 'HEAD', 'PATCH', 'TRACE', 'DELETE', 'OPTIONS', 'CONNECT']);
-const HEADER_NAMES = byLength([
-  'host',
-  'content-length',
-  'content-type',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'user-agent',
-  'accept',
-  'accept-encoding',
-  'accept-language',
-  'date',
-  'server',
-  'referer',
-  'origin',
-  'cookie',
-  'set-cookie',
-  'authorization',
-  'cache-control',
-  'content-encoding',
-  'location',
-  'vary',
-  'etag',
-  'last-modified',
-  'expires',
-  'pragma',
-  'upgrade',
-  'x-forwarded-for',
-  'x-request-id',
-  'traceparent',
-  'tracestate',
-  'b3',
-  'x-b3-traceid',
-  'x-b3-spanid',
-  'x-b3-parentspanid',
-  'x-b3-sampled',
-  'uber-trace-id',
-  'sw8',
-]);
 
 /**
  * `METHOD SP target SP HTTP/1.x` (a line without its CR LF: `start` to `end` of `b`, by default
@@ -116,7 +75,7 @@ export function parseRequestLine(b: Buffer, start = 0, end = b.length): RequestL
   // The rest is `HTTP/1.1` or `HTTP/1.0`, exactly.
   const v = targetEnd + 1;
   if (end - v !== 8 || !isHttp1Prefix(b, v) || (b[v + 7] !== 0x31 && b[v + 7] !== 0x30)) return undefined;
-  const method = constantOf(METHODS, b, start, i, false) ?? b.toString('latin1', start, i);
+  const method = constantOf(METHODS, b, start, i) ?? b.toString('latin1', start, i);
   return { method, target: b.toString('latin1', targetStart, targetEnd), version: b[v + 7] === 0x31 ? '1.1' : '1.0' };
 }
 
@@ -184,52 +143,148 @@ function isTrimmed(c: number): boolean {
 }
 
 /**
- * `parseHeaderLines(splitLines(…))` of the lines from `start` to `end` of `buf` (the head after
- * its start line, up to its empty line), the same Map, made without a Buffer per line: the usual
- * names are constants, and each value is one string, made from its trimmed bytes. Fields named
- * in `skip` (lower case), which the caller never reads, are left out: no string is made for them.
+ * The header fields a parser reads, each given a slot in HeaderFields.values. Names are matched
+ * against the raw bytes of a line, case-insensitively: a field not listed costs no string at all.
  */
-export function parseHeaderBlock(buf: Buffer, start: number, end: number, skip?: ReadonlySet<string>): Map<string, string> {
-  const headers = new Map<string, string>();
-  let last: string | undefined;
+export class FieldNames {
+  /** Lower-case names, by slot. */
+  readonly names: readonly string[];
+  /** Slot of content-length when its text is never read (only its number): its digits are then parsed in place. */
+  readonly lengthOnlySlot: number;
+  private readonly slots = new Map<string, number>();
+  /** Candidates by name length, as [name, slot] pairs. */
+  private readonly byLength: [string, number][][] = [];
+
+  /** `names` in any case; repeats share a slot. `lengthText`: whether the text of content-length is read. */
+  constructor(names: readonly string[], lengthText = true) {
+    const unique: string[] = [];
+    for (const n of names) {
+      const name = n.toLowerCase();
+      if (this.slots.has(name)) continue;
+      this.slots.set(name, unique.length);
+      (this.byLength[name.length] ??= []).push([name, unique.length]);
+      unique.push(name);
+    }
+    this.names = unique;
+    this.lengthOnlySlot = lengthText ? -1 : (this.slots.get('content-length') ?? -1);
+  }
+
+  slotOf(name: string): number {
+    return this.slots.get(name) ?? -1;
+  }
+
+  /**
+   * Slot of the name at `start` to `end` of `b`, else -1. A hand-written compare (ASCII letters
+   * folded byte by byte) rather than a lower-cased string and a Map lookup: profiles of the
+   * HTTP/1 path had that string per header line as its largest cost.
+   */
+  match(b: Buffer, start: number, end: number): number {
+    const candidates = this.byLength[end - start];
+    if (candidates === undefined) return -1;
+    next: for (const [name, slot] of candidates) {
+      for (let i = 0; i < name.length; i++) {
+        let c = b[start + i];
+        if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+        if (c !== name.charCodeAt(i)) continue next;
+      }
+      return slot;
+    }
+    return -1;
+  }
+}
+
+/** The fields of one head that a FieldNames lists. */
+export interface HeaderFields {
+  /** Values by slot, as parseHeaderLines gives them (repeats joined with ', ', folded lines with ' '). */
+  readonly values: (string | undefined)[];
+  /** Content-Length parsed from its bytes (one field of digits, in the lengthOnlySlot, value left unset), else -1. */
+  length: number;
+}
+
+/**
+ * The fields of `names` among the lines from `start` to `end` of `buf` (the head after its start
+ * line, up to its empty line), as parseHeaderLines would give them, without a Buffer per line:
+ * only the values kept are made into strings.
+ */
+export function parseHeaderBlock(buf: Buffer, start: number, end: number, names: FieldNames): HeaderFields {
+  const fields = newHeaderFields(names);
+  let last = NO_FIELD;
   let at = start;
   while (at < end) {
     let lf = indexOfLf(buf, at);
     if (lf < 0 || lf > end) lf = end;
     const lineEnd = lf > at && buf[lf - 1] === 0x0d ? lf - 1 : lf;
-    last = headerLine(buf, at, lineEnd, headers, last, skip);
+    last = headerLine(buf, at, lineEnd, fields, names, last);
     at = lf + 1;
   }
-  return headers;
+  return fields;
 }
 
-/** `last` after a skipped field (its folded lines are skipped with it); no field name has a NUL. */
-const SKIPPED = '\0';
+/** Fields with none found yet, for headerLine. */
+export function newHeaderFields(names: FieldNames): HeaderFields {
+  return { values: new Array<string | undefined>(names.names.length).fill(undefined), length: -1 };
+}
 
-/** One line (without CR LF) into `headers`, as parseHeaderLines does; returns the field a folded line would continue. */
-function headerLine(buf: Buffer, start: number, end: number, headers: Map<string, string>, last: string | undefined, skip: ReadonlySet<string> | undefined): string | undefined {
+/** `last` when no field precedes (a folded line is then an ordinary, malformed, line). */
+export const NO_FIELD = -1;
+/** `last` after a field not kept (its folded lines are skipped with it). */
+const SKIPPED = -2;
+
+/** Whether the 1 to 15 bytes from `start` to `end` are digits. */
+function isShortDigits(b: Buffer, start: number, end: number): boolean {
+  if (end === start || end - start > 15) return false;
+  for (let i = start; i < end; i++) if (b[i] < 0x30 || b[i] > 0x39) return false;
+  return true;
+}
+
+/**
+ * One line (without CR LF) into `fields`, as parseHeaderLines does; returns the slot a folded line
+ * would continue, the `last` of the next line (NO_FIELD for the first line after the start line).
+ */
+export function headerLine(buf: Buffer, start: number, end: number, fields: HeaderFields, names: FieldNames, last: number): number {
   if (end === start) return last;
   const c0 = buf[start];
-  if ((c0 === 0x20 || c0 === 0x09) && last !== undefined) {
+  const values = fields.values;
+  if ((c0 === 0x20 || c0 === 0x09) && last !== NO_FIELD) {
     if (last === SKIPPED) return last;
     const cont = buf.toString('latin1', start, end).trim();
-    if (cont.length > 0) headers.set(last, `${headers.get(last) ?? ''} ${cont}`.trim());
+    if (cont.length > 0) {
+      textOfLength(fields, names, last);
+      values[last] = `${values[last] ?? ''} ${cont}`.trim();
+    }
     return last;
   }
   // The name: token characters up to the first colon (a line whose first non-token is not a colon is ignored).
   let colon = start;
-  while (colon < end && isTokenChar(buf[colon])) colon++;
-  if (colon === start || colon >= end || buf[colon] !== 0x3a) return undefined;
-  const name = constantOf(HEADER_NAMES, buf, start, colon, true) ?? buf.toString('latin1', start, colon).toLowerCase();
-  if (skip !== undefined && skip.has(name)) return SKIPPED;
+  while (colon < end && TOKEN[buf[colon]] === 1) colon++;
+  if (colon === start || colon >= end || buf[colon] !== 0x3a) return NO_FIELD;
+  const slot = names.match(buf, start, colon);
+  if (slot < 0) return SKIPPED;
   let vs = colon + 1;
   let ve = end;
   while (vs < ve && isTrimmed(buf[vs])) vs++;
   while (ve > vs && isTrimmed(buf[ve - 1])) ve--;
+  if (slot === names.lengthOnlySlot && fields.length < 0 && values[slot] === undefined && isShortDigits(buf, vs, ve)) {
+    let n = 0;
+    for (let i = vs; i < ve; i++) n = n * 10 + (buf[i] - 0x30);
+    fields.length = n;
+    return slot;
+  }
+  textOfLength(fields, names, slot);
   const value = vs === ve ? '' : buf.toString('latin1', vs, ve);
-  const prev = headers.get(name);
-  headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
-  return name;
+  const prev = values[slot];
+  values[slot] = prev === undefined ? value : `${prev}, ${value}`;
+  return slot;
+}
+
+/**
+ * Before content-length parsed from its digits is extended (repeated or folded): its value as
+ * text. Its own digits are gone, but contentLength() reads the same number from these.
+ */
+function textOfLength(fields: HeaderFields, names: FieldNames, slot: number): void {
+  if (slot !== names.lengthOnlySlot || fields.length < 0) return;
+  fields.values[slot] = String(fields.length);
+  fields.length = -1;
 }
 
 /** Splits a head (start line to the empty line, exclusive) into lines without CR LF. */
@@ -250,10 +305,9 @@ export function splitLines(head: Buffer): Buffer[] {
 
 /**
  * Content-Length when it is one valid decimal (repeated identical values allowed), -1 when absent,
- * -2 when invalid.
+ * -2 when invalid. `v`: the field's value, as parseHeaderLines gives it.
  */
-export function contentLength(headers: Map<string, string>): number {
-  const v = headers.get('content-length');
+export function contentLengthOf(v: string | undefined): number {
   if (v === undefined) return -1;
   // One value of digits, the usual case, without splitting and a regular expression.
   if (v.length > 0 && v.length <= 15) {
@@ -272,18 +326,16 @@ export function contentLength(headers: Map<string, string>): number {
   return n;
 }
 
-/** True when the last transfer coding is chunked. */
-export function isChunked(headers: Map<string, string>): boolean {
-  const te = headers.get('transfer-encoding');
+/** contentLengthOf the content-length of `fields` (`slot`: its slot in their FieldNames). */
+export function contentLength(fields: HeaderFields, slot: number): number {
+  return fields.length >= 0 ? fields.length : contentLengthOf(fields.values[slot]);
+}
+
+/** True when the last transfer coding of `te` (a transfer-encoding value) is chunked. */
+export function isChunked(te: string | undefined): boolean {
   if (te === undefined) return false;
   const codings = te.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
   return codings.length > 0 && codings[codings.length - 1] === 'chunked';
-}
-
-/** Comma-separated tokens of a header, lower case. */
-export function headerTokens(headers: Map<string, string>, name: string): string[] {
-  const v = headers.get(name);
-  return v === undefined ? [] : v.split(',').map((s) => s.trim().toLowerCase());
 }
 
 export interface LenientRequestLine {

@@ -14,51 +14,34 @@
  */
 import { Direction, L7Parser, L7ProtocolModule, L7Record, NO_RECORDS, ParserOptions, ParserStats, ResponseStatus } from '../l7-parser';
 import { detectHttp1 } from './detect';
-import { contentLength, indexOfLf, isChunked, isTokenChar, MAX_METHOD, parseHeaderBlock, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
+import { contentLength, FieldNames, HeaderFields, headerLine, indexOfLf, isChunked, isTokenChar, MAX_METHOD, newHeaderFields, NO_FIELD, parseHeaderBlock, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
 import { endpointOfPath, pathOfTarget } from './path-normalizer';
 import { extractTraceContext, TraceContext } from './trace-context';
 
 export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['user-agent', 'content-type', 'referer'];
-/**
- * Usual fields this parser never reads (it reads the host, the message length and coding, the
- * trace context, x-request-id and the allow-list): their values are not made into strings. A
- * field the allow-list names is read all the same.
- */
-const UNREAD_FIELDS: readonly string[] = [
-  'date',
-  'server',
-  'connection',
-  'keep-alive',
-  'accept',
-  'accept-encoding',
-  'accept-language',
-  'cache-control',
-  'pragma',
-  'cookie',
-  'set-cookie',
-  'authorization',
-  'etag',
-  'last-modified',
-  'expires',
-  'vary',
-  'origin',
-  'location',
-  'content-encoding',
-  'upgrade',
-  'x-forwarded-for',
-];
-/** UNREAD_FIELDS less an allow-list, one Set per allow-list (not one per flow: parsers are per flow). */
-const unreadSets = new Map<string, ReadonlySet<string>>();
+/** The fields this parser reads, besides the allow-list; their slots are their indexes. */
+const READ_FIELDS: readonly string[] = ['content-length', 'transfer-encoding', 'host', 'x-request-id', 'traceparent', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'uber-trace-id', 'sw8'];
+/** Slots of READ_FIELDS, in its order. */
+const enum Slot { ContentLength, TransferEncoding, Host, XRequestId, Traceparent, B3, XB3TraceId, XB3SpanId, XB3ParentSpanId, UberTraceId, Sw8 }
 
-function unreadFields(allowList: readonly string[]): ReadonlySet<string> {
+interface ReadFields {
+  names: FieldNames;
+  /** Slot of each allow-list name. */
+  allowSlots: number[];
+}
+/** READ_FIELDS and an allow-list, one per allow-list (not one per flow: parsers are per flow). */
+const readFieldSets = new Map<string, ReadFields>();
+
+function readFields(allowList: readonly string[]): ReadFields {
   const key = allowList.join(',');
-  let set = unreadSets.get(key);
-  if (!set) {
-    set = new Set(UNREAD_FIELDS.filter((f) => !allowList.includes(f)));
-    if (unreadSets.size >= 64) unreadSets.clear();
-    unreadSets.set(key, set);
+  let fields = readFieldSets.get(key);
+  if (!fields) {
+    const names = new FieldNames([...READ_FIELDS, ...allowList], allowList.includes('content-length'));
+    fields = { names, allowSlots: allowList.map((n) => names.slotOf(n)) };
+    if (readFieldSets.size >= 64) readFieldSets.clear();
+    readFieldSets.set(key, fields);
   }
-  return set;
+  return fields;
 }
 /** The SSDP multicast groups (IPv4, IPv6 link- and site-local), port 1900. */
 const SSDP_HOST = /^(239\.255\.255\.250|\[ff0[25]::c\])(:1900)?$/i;
@@ -94,10 +77,12 @@ export interface Http1Stats {
 
 interface PendingRequest {
   line: LenientRequestLine;
+  /** The method, upper case. */
+  method: string;
   domain: string;
   resource: string;
   endpoint: string;
-  headers: Map<string, string>;
+  headers: HeaderFields;
   length: number;
   /** Time of the feed that completed the request (the head's time while the body is incomplete). */
   timeUs: number;
@@ -109,7 +94,7 @@ interface PendingRequest {
 interface CurrentResponse {
   code: number;
   version: string;
-  headers: Map<string, string>;
+  headers: HeaderFields;
   request: PendingRequest | undefined;
 }
 
@@ -132,6 +117,15 @@ function newSide(): Side {
 
 function isDead(side: Side): boolean {
   return side.mode === 'dead';
+}
+
+/** Whether `s` has no ASCII lower-case letter (methods are ASCII tokens): most methods need no toUpperCase(). */
+function isUpperCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return false;
+  }
+  return true;
 }
 
 function statusOf(code: number): ResponseStatus {
@@ -167,13 +161,13 @@ class Http1Parser implements L7Parser {
   private currentResponse: CurrentResponse | undefined;
   private records: L7Record[] = [];
   private readonly allowList: readonly string[];
-  private readonly unread: ReadonlySet<string>;
+  private readonly fields: ReadFields;
   private readonly segments: number;
   private readonly maxBuffer: number;
 
   constructor(options: ParserOptions) {
     this.allowList = (options.httpHeaderAllowList ?? DEFAULT_HEADER_ALLOW_LIST).map((h) => h.toLowerCase());
-    this.unread = unreadFields(this.allowList);
+    this.fields = readFields(this.allowList);
     this.segments = options.endpointPathSegments ?? 2;
     this.maxBuffer = Math.max(256, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
   }
@@ -254,17 +248,22 @@ class Http1Parser implements L7Parser {
     const request = direction === 0 ? (parseRequestLine(buf, off, lineEnd) ?? parseRequestLineLenient(buf.subarray(off, lineEnd))) : undefined;
     const status = direction === 1 ? parseStatusLine(buf, off, lineEnd) : undefined;
     if (!request && !status) return this.skip(side, buf, lf + 1, off);
-    // Find the empty line that ends the head, resuming where the last search stopped.
+    // Find the empty line that ends the head, resuming where the last search stopped. Unless it
+    // resumes (a head in pieces), fields are read on the way: one pass over the lines, not two.
     let lineStart = Math.max(lf + 1, off + side.scanFrom);
+    const names = this.fields.names;
+    const fields = lineStart === lf + 1 ? newHeaderFields(names) : undefined;
+    let last = NO_FIELD;
     for (;;) {
       const next = indexOfLf(buf, lineStart);
       if (next < 0) break;
       if (next === lineStart || (next === lineStart + 1 && buf[lineStart] === 0x0d)) {
         const headEnd = next + 1;
         side.scanFrom = 0;
-        this.onHead(direction, side, buf, lf + 1, lineStart, headEnd - off, request, status, tsUs);
+        this.onHead(direction, side, fields ?? parseHeaderBlock(buf, lf + 1, lineStart, names), headEnd - off, request, status, tsUs);
         return headEnd;
       }
+      if (fields) last = headerLine(buf, lineStart, buf[next - 1] === 0x0d ? next - 1 : next, fields, names, last);
       lineStart = next + 1;
     }
     if (buf.length - off > this.maxBuffer) {
@@ -282,23 +281,20 @@ class Http1Parser implements L7Parser {
     return to;
   }
 
-  /** A complete head: its header lines are `fieldsStart` to `fieldsEnd` of `buf`. */
+  /** A complete head, its fields read. */
   private onHead(
     direction: Direction,
     side: Side,
-    buf: Buffer,
-    fieldsStart: number,
-    fieldsEnd: number,
+    headers: HeaderFields,
     headBytes: number,
     request: LenientRequestLine | undefined,
     status: ReturnType<typeof parseStatusLine>,
     tsUs: number,
   ): void {
     this.stats.messages++;
-    const headers = parseHeaderBlock(buf, fieldsStart, fieldsEnd, this.unread);
     side.msgBytes = headBytes;
-    const chunked = isChunked(headers);
-    const length = contentLength(headers);
+    const chunked = isChunked(headers.values[Slot.TransferEncoding]);
+    const length = contentLength(headers, Slot.ContentLength);
     if (direction === 0 && request) {
       const req = this.makeRequest(request, headers, tsUs);
       if (req.oneWay) this.http1Stats.oneWayRequests++;
@@ -326,7 +322,7 @@ class Http1Parser implements L7Parser {
       req.complete = true;
     }
     this.currentResponse = { code, version: status.version, headers, request: req };
-    const method = req?.line.method.toUpperCase();
+    const method = req?.method;
     if (code === 101 || (method === 'CONNECT' && code >= 200 && code < 300)) {
       // The connection leaves HTTP/1: emit, then stop parsing both directions.
       this.http1Stats.upgrades++;
@@ -393,9 +389,9 @@ class Http1Parser implements L7Parser {
     return this.skip(side, buf, to, off);
   }
 
-  private makeRequest(line: LenientRequestLine, headers: Map<string, string>, tsUs: number): PendingRequest {
-    const method = line.method.toUpperCase();
-    let domain = headers.get('host') ?? '';
+  private makeRequest(line: LenientRequestLine, headers: HeaderFields, tsUs: number): PendingRequest {
+    const method = isUpperCase(line.method) ? line.method : line.method.toUpperCase();
+    let domain = headers.values[Slot.Host] ?? '';
     let resource: string;
     let endpoint: string;
     // Origin-form targets ('/…'), nearly all of them, skip the expressions.
@@ -413,7 +409,7 @@ class Http1Parser implements L7Parser {
     }
     // SSDP (HTTP over UDP multicast, M-SEARCH / NOTIFY): answers, if any, come on other flows.
     const oneWay = (domain.charCodeAt(0) === 0x32 || domain.charCodeAt(0) === 0x5b) && SSDP_HOST.test(domain);
-    return { line, domain, resource, endpoint, headers, length: 0, timeUs: tsUs, complete: false, oneWay };
+    return { line, method, domain, resource, endpoint, headers, length: 0, timeUs: tsUs, complete: false, oneWay };
   }
 
   private finishMessage(direction: Direction, tsUs: number): void {
@@ -461,10 +457,12 @@ class Http1Parser implements L7Parser {
   }
 
   private makeRecord(req: PendingRequest, resp: CurrentResponse | undefined, responseBytes: number, tsUs: number | undefined, missing: ResponseStatus = 'timeout'): L7Record {
-    const headers = req.headers;
+    const values = req.headers.values;
+    const resValues = resp?.headers.values;
     // Most requests carry no trace context: no closures and context object for them.
-    const traced = headers.has('traceparent') || headers.has('b3') || headers.has('x-b3-traceid') || headers.has('uber-trace-id') || headers.has('sw8');
-    const trace = traced ? extractTraceContext((name) => headers.get(name)) : NO_TRACE;
+    const traced = values[Slot.Traceparent] !== undefined || values[Slot.B3] !== undefined || values[Slot.XB3TraceId] !== undefined || values[Slot.UberTraceId] !== undefined || values[Slot.Sw8] !== undefined;
+    const names = this.fields.names;
+    const trace = traced ? extractTraceContext((name) => values[names.slotOf(name)]) : NO_TRACE;
     const record: L7Record = {
       protocol: 'http1',
       version: req.line.version,
@@ -485,14 +483,15 @@ class Http1Parser implements L7Parser {
     if (trace.traceId !== undefined) record.traceId = trace.traceId;
     if (trace.spanId !== undefined) record.spanId = trace.spanId;
     if (trace.parentSpanId !== undefined) record.parentSpanId = trace.parentSpanId;
-    const xRequestId = req.headers.get('x-request-id') ?? resp?.headers.get('x-request-id');
+    const xRequestId = values[Slot.XRequestId] ?? resValues?.[Slot.XRequestId];
     if (xRequestId !== undefined) record.xRequestId = xRequestId;
     const attributes: Record<string, string> = {};
     let any = false;
-    for (const name of this.allowList) {
-      const v = req.headers.get(name) ?? resp?.headers.get(name);
+    const allowSlots = this.fields.allowSlots;
+    for (let i = 0; i < allowSlots.length; i++) {
+      const v = values[allowSlots[i]] ?? resValues?.[allowSlots[i]];
       if (v !== undefined) {
-        attributes[name] = v;
+        attributes[this.allowList[i]] = v;
         any = true;
       }
     }
