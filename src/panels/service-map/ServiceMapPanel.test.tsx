@@ -92,6 +92,14 @@ describe('ServiceMapPanel', () => {
     await waitFor(() => expect(screen.queryByRole('menu')).not.toBeInTheDocument());
   });
 
+  it('closes the links menu on Escape wherever focus is', async () => {
+    await renderMap(demoFrames());
+    fireEvent.click(nodeEl('127.0.0.1:16379').querySelector('circle')!);
+    await screen.findByRole('menu');
+    fireEvent.keyDown(document.body, { key: 'Escape' });
+    await waitFor(() => expect(screen.queryByRole('menu')).not.toBeInTheDocument());
+  });
+
   it('shows every metric of the edge under the pointer, with units', async () => {
     await renderMap(demoFrames());
     fireEvent.mouseMove(edgeEl('::1->[::1]:18080').querySelector('path')!, { clientX: 50, clientY: 60 });

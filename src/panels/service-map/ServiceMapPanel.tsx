@@ -1,4 +1,4 @@
-import React, { useCallback, useId, useMemo, useRef, useState } from 'react';
+import React, { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
 import { PanelProps } from '@grafana/data';
 import { useStyles2, useTheme2 } from '@grafana/ui';
 
@@ -99,6 +99,21 @@ export function ServiceMapPanel({ id, data, width, height, options: saved, timeR
     },
     [viewport],
   );
+
+  // Escape closes the links menu wherever focus is: the menu opens without taking focus (the map
+  // keeps its keyboard zoom), so the menu's own key handling does not always see the key.
+  useEffect(() => {
+    if (!menu) {
+      return;
+    }
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') {
+        setMenu(null);
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [menu]);
 
   const showMatches = useCallback(() => {
     if (!highlight || !positions || highlight.matches.length === 0) {
