@@ -4,7 +4,7 @@ import { HISTOGRAM_BUCKETS, HISTOGRAM_DELAYS, HISTOGRAM_OFFSET, MERGE_MAX, METRI
 import { L7_PROTOCOL_NAMES } from './l7-protocols';
 import { JsonRowBuffer } from '../store/json-row-buffer';
 import { formatEndpoint } from '../util/ip-format';
-import { defaultWidth, encodeString, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putU16, putU32, putU64, RowBinaryBuffer } from '../store/row-binary';
+import { defaultWidth, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putU16, putU32, putU64, RowBinaryBuffer } from '../store/row-binary';
 import { NETWORK_MAP_TABLES, TableDef } from '../store/tables';
 
 /**
@@ -163,12 +163,9 @@ interface MapLayout {
 }
 
 function mapLayout(table: TableDef): MapLayout {
-  const expect = (name: string, type: string, wanted: string): void => {
-    if (type !== wanted) throw new Error(`${table.name}.${name} is ${type}; the RowBinary writer writes ${wanted}`);
-  };
   const cols = table.columns;
   if (cols[0].name !== 'time') throw new Error(`${table.name}: the first column must be time`);
-  expect('time', cols[0].type, 'DateTime');
+  expectColumnType(table, cols[0], 'DateTime');
   const tagOps: number[] = [];
   const tagWidths: number[] = [];
   const valueOffset: number[] = [];
@@ -197,16 +194,15 @@ function mapLayout(table: TableDef): MapLayout {
     if (metric !== undefined || hist !== undefined) {
       valueOffset.push(metric ?? (hist as number));
       valueIsHistogram.push(hist !== undefined ? 1 : 0);
-      if (hist !== undefined) expect(c.name, c.type, 'Map(UInt8, UInt64)');
-      else expect(c.name, c.type, 'UInt64');
+      expectColumnType(table, c, hist !== undefined ? 'Map(UInt8, UInt64)' : 'UInt64');
       valueBytesMax += hist !== undefined ? 1 + HISTOGRAM_BUCKETS * 9 : 8;
       continue;
     }
     if (valueOffset.length > 0) throw new Error(`${table.name}.${c.name}: tag columns must come before the metrics`);
     const op = c.name === 'port_1' ? Tag.Port1 : c.name === 'pid_0' ? Tag.Pid0 : c.name === 'pid_1' ? Tag.Pid1 : (stringTags[c.name] ?? Tag.Skip);
-    if (op === Tag.Pid0 || op === Tag.Pid1) expect(c.name, c.type, 'UInt32');
-    if (op === Tag.Port1) expect(c.name, c.type, 'UInt16');
-    else if (op !== Tag.Skip && op !== Tag.Pid0 && op !== Tag.Pid1 && c.type !== 'String') expect(c.name, c.type, 'LowCardinality(String)');
+    if (op === Tag.Pid0 || op === Tag.Pid1) expectColumnType(table, c, 'UInt32');
+    if (op === Tag.Port1) expectColumnType(table, c, 'UInt16');
+    else if (op !== Tag.Skip && op !== Tag.Pid0 && op !== Tag.Pid1 && c.type !== 'String') expectColumnType(table, c, 'LowCardinality(String)');
     tagOps.push(op);
     // Flows write a process tag as its default, like a column they do not know.
     tagWidths.push(op === Tag.Skip || op >= Tag.Process0 ? defaultWidth(c.type) : 0);

@@ -11,7 +11,7 @@ import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METER_NARROW_WIDTH, METER_WIDE_WIDTH, METERED_METRICS, NARROW_AT, WIDE_AT } from './flow-meter';
 import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TIMEOUT_CLASS_COUNT, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
-import { defaultWidth, encodeString, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putI64, putU16, putU32, putU64, putU8 } from '../store/row-binary';
+import { columnOp, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putI64, putSecondsOfMicros, putU16, putU64, putU8 } from '../store/row-binary';
 import { LocalAddresses, ObservationPoints, TAP_SIDES } from './tap-side';
 
 export interface FlowTimeouts {
@@ -775,11 +775,9 @@ export class FlowTracker {
     const { ops, args, runs, meterOffset, meterIsWide } = FLOW_LOG_LAYOUT;
     for (let i = 0; i < ops.length; i++) {
       switch (ops[i]) {
-        case LogColumn.Time: {
-          const t = Math.floor(end / 1_000_000);
-          at = putU32(d, at, t > 0 ? t : 0);
+        case LogColumn.Time:
+          at = putSecondsOfMicros(d, at, end);
           break;
-        }
         case LogColumn.TapSide:
           at = putBytes(d, at, TAP_SIDE_BYTES[flows.tapSide[slot]]);
           break;
@@ -1002,7 +1000,7 @@ function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array;
   for (const c of L4_FLOW_LOG.columns) {
     const metric = metered.get(c.name);
     if (metric !== undefined) {
-      if (c.type !== 'UInt64') throw new Error(`l4_flow_log.${c.name} is ${c.type}; the RowBinary writer writes UInt64`);
+      expectColumnType(L4_FLOW_LOG, c, 'UInt64');
       if (ops[ops.length - 1] !== LogColumn.Meters) {
         ops.push(LogColumn.Meters);
         args.push(meterOffset.length);
@@ -1014,9 +1012,7 @@ function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array;
       fixedBytes += 8;
       continue;
     }
-    const [op, type] = known[c.name] ?? [LogColumn.Skip, c.type];
-    if (c.type !== type) throw new Error(`l4_flow_log.${c.name} is ${c.type}; the RowBinary writer writes ${type}`);
-    const width = defaultWidth(type);
+    const { op, type, width } = columnOp(L4_FLOW_LOG, c, known, LogColumn.Skip);
     ops.push(op);
     args.push(op === LogColumn.Skip ? width : 0);
     runs.push(0);

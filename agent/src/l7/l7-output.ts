@@ -1,6 +1,6 @@
 import { RowSink } from '../aggregate/network-aggregator';
 import { histogramBucket, HISTOGRAM_BUCKETS } from '../aggregate/network-metrics';
-import { defaultWidth, encodeString, putBytes, putDecimalText, putI64, putString, putU16, putU32, putU64, putVarint, stringBound } from '../store/row-binary';
+import { columnOp, encodeString, putBytes, putDecimalText, putI64, putSecondsOfMicros, putString, putU16, putU32, putU64, putVarint, stringBound } from '../store/row-binary';
 import { APPLICATION_METRICS, L7_FLOW_LOG, tableByName, TableDef } from '../store/tables';
 import { formatEndpoint } from '../util/ip-format';
 import { EndpointCap, OTHER_ENDPOINT } from './endpoint-cap';
@@ -192,9 +192,7 @@ function layout(table: TableDef, known: Record<string, readonly [Col, string]>):
   const args: number[] = [];
   let fixedBytes = 0;
   for (const c of table.columns) {
-    const [op, type] = known[c.name] ?? [Col.Skip, c.type];
-    if (c.type !== type) throw new Error(`${table.name}.${c.name} is ${c.type}; the RowBinary writer writes ${type}`);
-    const width = defaultWidth(type);
+    const { op, type, width } = columnOp(table, c, known, Col.Skip);
     ops.push(op);
     args.push(op === Col.Skip ? width : op === Col.Metric ? APP_OFFSETS[c.name as keyof RedOffsets] : 0);
     if (op === Col.Histogram) fixedBytes += 1 + 9 * HISTOGRAM_BUCKETS;
@@ -566,11 +564,9 @@ export class L7Output {
     const { ops, args } = LOG_LAYOUT;
     for (let i = 0; i < ops.length; i++) {
       switch (ops[i]) {
-        case Col.Time: {
-          const t = Math.floor(end / 1_000_000);
-          at = putU32(d, at, t > 0 ? t : 0);
+        case Col.Time:
+          at = putSecondsOfMicros(d, at, end);
           break;
-        }
         case Col.Tags:
           if (tags !== undefined) {
             // Buffer.copy beats a byte loop from about 64 bytes; tags take about 80.

@@ -203,6 +203,33 @@ export function putString(d: Buffer, at: number, text: string): number {
   return start + d.write(text, start, 'utf8');
 }
 
+/** A DateTime (whole seconds) from microseconds; times before 1970 are 1970. */
+export function putSecondsOfMicros(d: Uint8Array, at: number, us: number): number {
+  const t = Math.floor(us / 1_000_000);
+  return putU32(d, at, t > 0 ? t : 0);
+}
+
+/** Fails at load when a table's column is not of the type a RowBinary writer writes for it. */
+export function expectColumnType(table: TableDef, column: Column, wanted: string): void {
+  if (column.type !== wanted) throw new Error(`${table.name}.${column.name} is ${column.type}; the RowBinary writer writes ${wanted}`);
+}
+
+/**
+ * What a RowBinary writer does with a column: the op `known` gives its name, checked against the
+ * type the writer writes, or `skip` (the column left at its default) for a name it does not know;
+ * `width` is the bytes of that default.
+ */
+export function columnOp<Op extends number>(
+  table: TableDef,
+  column: Column,
+  known: Readonly<Record<string, readonly [Op, string]>>,
+  skip: NoInfer<Op>,
+): { op: Op; type: string; width: number } {
+  const [op, type] = known[column.name] ?? [skip, column.type];
+  expectColumnType(table, column, type);
+  return { op, type, width: defaultWidth(type) };
+}
+
 /** Bytes a column holding its default takes in RowBinary (all of them zero). */
 export function defaultWidth(type: string): number {
   switch (type) {
