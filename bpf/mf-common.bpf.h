@@ -325,6 +325,19 @@ static __always_inline void mf_process_comm(char *dst, __u32 size)
 		bpf_get_current_comm(dst, size);
 }
 
+/* The socket's endpoints and the process's name, as every data record carries them. */
+static __always_inline void mf_data_identity(struct mf_data *d, const struct mf_tuple *t)
+{
+	d->family = t->family;
+	d->ip_proto = t->ip_proto;
+	d->lport = t->lport;
+	d->rport = t->rport;
+	d->_pad0 = 0;
+	__builtin_memcpy(d->laddr, t->laddr, 16);
+	__builtin_memcpy(d->raddr, t->raddr, 16);
+	mf_process_comm(d->comm, sizeof(d->comm));
+}
+
 /* DNS header: a standard query or answer (opcode 0) of 1..4 questions. Off the DNS ports
  * (`hint` false) also a small message with few records, as resolvers and test servers listen on
  * other ports too. */

@@ -414,16 +414,9 @@ __noinline int mf_emit_one(struct mf_args *a, struct mf_emit *e)
 	buf->d.ssl_ptr = 0;
 	buf->d.pid = id >> 32;
 	buf->d.fd = a->fd;
-	buf->d.family = t.family;
-	buf->d.ip_proto = t.ip_proto;
 	buf->d.role = st ? st->role : MF_ROLE_UNKNOWN;
 	buf->d.proto = proto;
-	buf->d.lport = t.lport;
-	buf->d.rport = t.rport;
-	buf->d._pad0 = 0;
-	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
-	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
-	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
+	mf_data_identity(&buf->d, &t);
 
 	if (hold) {
 		mf_emit_held(hold, buf);

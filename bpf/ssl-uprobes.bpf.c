@@ -198,18 +198,11 @@ static __noinline int mf_ssl_emit(struct mf_ssl_call *c, struct mf_ssl_conn *con
 	buf->d.direction = (c->source == MF_SRC_SSL_READ || c->source == MF_SRC_SSL_READ_EX) ? MF_DIR_INGRESS
 											: MF_DIR_EGRESS;
 	buf->d.source = c->source;
-	buf->d.family = t.family;
-	buf->d.ip_proto = t.ip_proto;
 	buf->d.role = role;
 	buf->d.proto = proto;
 	buf->d.flags = flags;
 	buf->d.msg_index = 0;
-	buf->d.lport = t.lport;
-	buf->d.rport = t.rport;
-	buf->d._pad0 = 0;
-	__builtin_memcpy(buf->d.laddr, t.laddr, 16);
-	__builtin_memcpy(buf->d.raddr, t.raddr, 16);
-	mf_process_comm(buf->d.comm, sizeof(buf->d.comm));
+	mf_data_identity(&buf->d, &t);
 	if (mf_data_output(buf, l))
 		mf_count(MF_KS_SSL_RB_DROP);
 	else
