@@ -2,11 +2,67 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Random } from '../../testing/fuzz';
 import { detectHttp1 } from './detect';
-import { contentLength, contentLengthOf, FieldNames, parseHeaderBlock, parseHeaderLines, parseRequestLine, parseRequestLineLenient, parseStatusLine, splitLines } from './http-head';
+import { contentLength, contentLengthOf, FieldNames, isTokenChar, parseHeaderBlock, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
 import { endpointOfPath, looksLikeHash, normalizeSegment, pathOfTarget } from './path-normalizer';
 import { extractTraceContext, parseSw8 } from './trace-context';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/**
+ * The reference the byte-level header parsing is checked against: the header fields of the lines after
+ * the start line (each without CR LF) as strings in a Map, the way the parser read them before.
+ * Malformed lines are ignored.
+ */
+function parseHeaderLines(lines: Buffer[]): Map<string, string> {
+  const headers = new Map<string, string>();
+  let last: string | undefined;
+  for (const line of lines) {
+    if (line.length === 0) continue;
+    if ((line[0] === 0x20 || line[0] === 0x09) && last !== undefined) {
+      const cont = line.toString('latin1').trim();
+      if (cont.length > 0) headers.set(last, `${headers.get(last) ?? ''} ${cont}`.trim());
+      continue;
+    }
+    const colon = line.indexOf(0x3a);
+    if (colon <= 0) {
+      last = undefined;
+      continue;
+    }
+    let ok = true;
+    for (let i = 0; i < colon; i++) {
+      if (!isTokenChar(line[i])) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) {
+      last = undefined;
+      continue;
+    }
+    const name = line.toString('latin1', 0, colon).toLowerCase();
+    const value = line.toString('latin1', colon + 1).trim();
+    const prev = headers.get(name);
+    headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
+    last = name;
+  }
+  return headers;
+}
+
+/** Splits a head (start line to the empty line, exclusive) into lines without CR LF. */
+function splitLines(head: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (;;) {
+    const lf = head.indexOf(0x0a, start);
+    const end = lf < 0 ? head.length : lf;
+    const lineEnd = end > start && head[end - 1] === 0x0d ? end - 1 : end;
+    lines.push(head.subarray(start, lineEnd));
+    if (lf < 0) break;
+    start = lf + 1;
+    if (start >= head.length) break;
+  }
+  return lines;
+}
 
 test('path normaliser: ids, uuids, hashes, cut to N segments', () => {
   assert.equal(normalizeSegment('12345'), '{id}');

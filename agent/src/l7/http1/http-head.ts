@@ -91,42 +91,6 @@ export function parseStatusLine(b: Buffer, start = 0, end = b.length): StatusLin
   return { version: minor === 0x31 ? '1.1' : '1.0', code };
 }
 
-/** Header fields of the lines after the start line (each without CR LF). Malformed lines are ignored. */
-export function parseHeaderLines(lines: Buffer[]): Map<string, string> {
-  const headers = new Map<string, string>();
-  let last: string | undefined;
-  for (const line of lines) {
-    if (line.length === 0) continue;
-    if ((line[0] === 0x20 || line[0] === 0x09) && last !== undefined) {
-      const cont = line.toString('latin1').trim();
-      if (cont.length > 0) headers.set(last, `${headers.get(last) ?? ''} ${cont}`.trim());
-      continue;
-    }
-    const colon = line.indexOf(0x3a);
-    if (colon <= 0) {
-      last = undefined;
-      continue;
-    }
-    let ok = true;
-    for (let i = 0; i < colon; i++) {
-      if (!isTokenChar(line[i])) {
-        ok = false;
-        break;
-      }
-    }
-    if (!ok) {
-      last = undefined;
-      continue;
-    }
-    const name = line.toString('latin1', 0, colon).toLowerCase();
-    const value = line.toString('latin1', colon + 1).trim();
-    const prev = headers.get(name);
-    headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
-    last = name;
-  }
-  return headers;
-}
-
 /**
  * `b.indexOf(0x0a, from)`, looking at the first bytes in JavaScript: a head's lines are short,
  * and the native call costs more than the scan of a short line.
@@ -195,7 +159,7 @@ export class FieldNames {
 
 /** The fields of one head that a FieldNames lists. */
 export interface HeaderFields {
-  /** Values by slot, as parseHeaderLines gives them (repeats joined with ', ', folded lines with ' '). */
+  /** Values by slot: names case-insensitive, repeats joined with ', ', folded lines with ' ', malformed lines ignored. */
   readonly values: (string | undefined)[];
   /** Content-Length parsed from its bytes (one field of digits, in the lengthOnlySlot, value left unset), else -1. */
   length: number;
@@ -203,7 +167,7 @@ export interface HeaderFields {
 
 /**
  * The fields of `names` among the lines from `start` to `end` of `buf` (the head after its start
- * line, up to its empty line), as parseHeaderLines would give them, without a Buffer per line:
+ * line, up to its empty line), without a Buffer per line:
  * only the values kept are made into strings.
  */
 export function parseHeaderBlock(buf: Buffer, start: number, end: number, names: FieldNames): HeaderFields {
@@ -238,7 +202,7 @@ function isShortDigits(b: Buffer, start: number, end: number): boolean {
 }
 
 /**
- * One line (without CR LF) into `fields`, as parseHeaderLines does; returns the slot a folded line
+ * One line (without CR LF) into `fields`; returns the slot a folded line
  * would continue, the `last` of the next line (NO_FIELD for the first line after the start line).
  */
 export function headerLine(buf: Buffer, start: number, end: number, fields: HeaderFields, names: FieldNames, last: number): number {
@@ -287,25 +251,9 @@ function textOfLength(fields: HeaderFields, names: FieldNames, slot: number): vo
   fields.length = -1;
 }
 
-/** Splits a head (start line to the empty line, exclusive) into lines without CR LF. */
-export function splitLines(head: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (;;) {
-    const lf = head.indexOf(0x0a, start);
-    const end = lf < 0 ? head.length : lf;
-    const lineEnd = end > start && head[end - 1] === 0x0d ? end - 1 : end;
-    lines.push(head.subarray(start, lineEnd));
-    if (lf < 0) break;
-    start = lf + 1;
-    if (start >= head.length) break;
-  }
-  return lines;
-}
-
 /**
  * Content-Length when it is one valid decimal (repeated identical values allowed), -1 when absent,
- * -2 when invalid. `v`: the field's value, as parseHeaderLines gives it.
+ * -2 when invalid. `v`: the field's value, as `HeaderFields` keeps it.
  */
 export function contentLengthOf(v: string | undefined): number {
   if (v === undefined) return -1;
