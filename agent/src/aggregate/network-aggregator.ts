@@ -4,18 +4,21 @@ import { HISTOGRAM_BUCKETS, HISTOGRAM_DELAYS, HISTOGRAM_OFFSET, MERGE_MAX, METRI
 import { L7_PROTOCOL_NAMES } from './l7-protocols';
 import { JsonRowBuffer } from '../store/json-row-buffer';
 import { formatEndpoint } from '../util/ip-format';
-import { defaultWidth, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putU16, putU32, putU64, RowBinaryBuffer } from '../store/row-binary';
+import { defaultWidth, encodeString, expectColumnType, fixedWidth, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putU16, putU32, putU64, RowBinaryBuffer } from '../store/row-binary';
+import { fileColumnType, NativeBlock } from '../store/native-block';
 import { NETWORK_MAP_TABLES, TableDef } from '../store/tables';
 
 /**
  * Where finished rows go: the store's batch writer, or a test's collector. A producer asks for
  * the buffer of a table and appends one row: JSONEachRow listing only the columns that are not
- * at their default (the tables' defaults fill the rest), or, for the tables written per flow and
- * per second, RowBinary (see store/row-binary.ts).
+ * at their default (the tables' defaults fill the rest), or, for the tables written per flow,
+ * per request and per second, RowBinary (see store/row-binary.ts) or a Native block's columns
+ * (store/native-block.ts).
  */
 export interface RowSink {
   rowBuffer(tableName: string): JsonRowBuffer;
   binaryRows(tableName: string): RowBinaryBuffer;
+  nativeBlock(tableName: string): NativeBlock;
 }
 
 /** A map row's identity: tap side, protocol and l7 protocol in one word, both addresses, server port. */
@@ -92,7 +95,12 @@ class IntervalRows {
   clear(): void {
     this.tags.fill(0, 0, this.tagStart[this.count]);
     this.index.fill(0);
-    if (this.slab.length > ROW_WIDTH * INITIAL_ROWS) this.slab = new Float64Array(ROW_WIDTH * INITIAL_ROWS);
+    // The slab keeps its room while intervals fill a good part of it and halves after one that
+    // used under a quarter. Shrinking it after every interval had each second regrow it by
+    // doubling into fresh memory: at 24,000 rows (27 MB) that was a third of a replay's page
+    // faults.
+    const room = this.slab.length / ROW_WIDTH;
+    if (room > INITIAL_ROWS && this.count < room / 4) this.slab = new Float64Array(ROW_WIDTH * Math.max(INITIAL_ROWS, room / 2));
     else this.slab.fill(0, 0, this.count * ROW_WIDTH);
     this.count = 0;
   }
@@ -156,10 +164,11 @@ interface MapLayout {
   tagOps: Int32Array;
   /** Bytes a `Skip` tag takes. */
   tagWidths: Int32Array;
+  /** Bytes of a fixed-width tag column (the port, pids); 0 for a String. */
+  tagFixedWidth: Int32Array;
   /** Per value column: its slab offset, and whether it is a histogram (else a UInt64 metric). */
   valueOffset: Int32Array;
   valueIsHistogram: Uint8Array;
-  valueBytesMax: number;
 }
 
 function mapLayout(table: TableDef): MapLayout {
@@ -168,9 +177,9 @@ function mapLayout(table: TableDef): MapLayout {
   expectColumnType(table, cols[0], 'DateTime');
   const tagOps: number[] = [];
   const tagWidths: number[] = [];
+  const tagFixedWidth: number[] = [];
   const valueOffset: number[] = [];
   const valueIsHistogram: number[] = [];
-  let valueBytesMax = 0;
   const metricIndex = new Map(NETWORK_METRICS.map((m, i) => [m.name, i]));
   const histogram = new Map<string, number>(HISTOGRAM_DELAYS.map((d) => [`${d}_hist`, HISTOGRAM_OFFSET[d]]));
   const stringTags: Record<string, Tag> = {
@@ -195,7 +204,6 @@ function mapLayout(table: TableDef): MapLayout {
       valueOffset.push(metric ?? (hist as number));
       valueIsHistogram.push(hist !== undefined ? 1 : 0);
       expectColumnType(table, c, hist !== undefined ? 'Map(UInt8, UInt64)' : 'UInt64');
-      valueBytesMax += hist !== undefined ? 1 + HISTOGRAM_BUCKETS * 9 : 8;
       continue;
     }
     if (valueOffset.length > 0) throw new Error(`${table.name}.${c.name}: tag columns must come before the metrics`);
@@ -204,15 +212,17 @@ function mapLayout(table: TableDef): MapLayout {
     if (op === Tag.Port1) expectColumnType(table, c, 'UInt16');
     else if (op !== Tag.Skip && op !== Tag.Pid0 && op !== Tag.Pid1 && c.type !== 'String') expectColumnType(table, c, 'LowCardinality(String)');
     tagOps.push(op);
+    tagFixedWidth.push(fixedWidth(fileColumnType(c.type)));
+    if (tagFixedWidth[tagFixedWidth.length - 1] === 0 && fileColumnType(c.type) !== 'String') throw new Error(`${table.name}.${c.name}: a tag column must be a String or fixed-width`);
     // Flows write a process tag as its default, like a column they do not know.
     tagWidths.push(op === Tag.Skip || op >= Tag.Process0 ? defaultWidth(c.type) : 0);
   }
   return {
     tagOps: Int32Array.from(tagOps),
     tagWidths: Int32Array.from(tagWidths),
+    tagFixedWidth: Int32Array.from(tagFixedWidth),
     valueOffset: Int32Array.from(valueOffset),
     valueIsHistogram: Uint8Array.from(valueIsHistogram),
-    valueBytesMax,
   };
 }
 
@@ -353,43 +363,63 @@ export class NetworkAggregator {
     this.socketKeys.clear();
   }
 
+  /**
+   * The rows of an interval into the table's Native block: `time`, the tag columns (kept per row
+   * as RowBinary values, split here into their columns), then the metrics and histograms.
+   */
   private emit(table: string, time: number, rows: IntervalRows): void {
-    const { valueOffset, valueIsHistogram, valueBytesMax } = MAP_LAYOUT;
+    const { tagFixedWidth, valueOffset, valueIsHistogram } = MAP_LAYOUT;
+    const tagCount = tagFixedWidth.length;
     const values = valueOffset.length;
     const slab = rows.slab;
     const tags = rows.tags;
+    const seconds = time > 0 ? time : 0;
     for (let r = 0; r < rows.count; r++) {
-      const b = this.sink.binaryRows(table);
-      const tagFrom = rows.tagStart[r];
-      const tagLen = rows.tagStart[r + 1] - tagFrom;
-      let at = b.reserve(4 + tagLen + valueBytesMax);
-      const d = b.data;
-      at = putU32(d, at, time > 0 ? time : 0);
-      for (let i = 0; i < tagLen; i++) d[at + i] = tags[tagFrom + i];
-      at += tagLen;
-      const base = r * ROW_WIDTH;
-      for (let c = 0; c < values; c++) {
-        const offset = base + valueOffset[c];
-        if (valueIsHistogram[c] === 0) {
-          const v = slab[offset];
-          if (v !== 0) putU64(d, at, v);
-          at += 8;
+      const b = this.sink.nativeBlock(table);
+      const row = b.beginRow();
+      putU32(b.data[0], row * 4, seconds);
+      let t = rows.tagStart[r];
+      for (let i = 0; i < tagCount; i++) {
+        const c = 1 + i;
+        const width = tagFixedWidth[i];
+        if (width > 0) {
+          const d = b.data[c];
+          const at = row * width;
+          for (let k = 0; k < width; k++) d[at + k] = tags[t + k];
+          t += width;
           continue;
         }
-        // Map(UInt8, UInt64): the number of non-empty buckets (below 128: one byte), then pairs.
-        const countAt = at++;
+        // A String: its LEB128 length, then its bytes, copied as they are.
+        let p = t;
         let n = 0;
-        for (let k = 0; k < HISTOGRAM_BUCKETS; k++) {
-          const v = slab[offset + k];
-          if (v === 0) continue;
-          d[at] = k;
-          putU64(d, at + 1, v);
-          at += 9;
-          n++;
+        for (let shift = 0; ; shift += 7) {
+          const byte = tags[p++];
+          n += (byte & 0x7f) * 2 ** shift;
+          if (byte < 0x80) break;
         }
-        d[countAt] = n;
+        const len = p - t + n;
+        const at = b.stringRoom(c, len);
+        const d = b.data[c];
+        for (let k = 0; k < len; k++) d[at + k] = tags[t + k];
+        b.stringEnd(c, at + len);
+        t += len;
       }
-      b.commit(at);
+      const base = r * ROW_WIDTH;
+      const first = 1 + tagCount;
+      for (let v = 0; v < values; v++) {
+        const offset = base + valueOffset[v];
+        if (valueIsHistogram[v] === 0) {
+          const x = slab[offset];
+          if (x !== 0) putU64(b.data[first + v], row * 8, x);
+          continue;
+        }
+        for (let k = 0; k < HISTOGRAM_BUCKETS; k++) {
+          const x = slab[offset + k];
+          if (x !== 0) b.mapEntry(first + v, k, x);
+        }
+        b.mapEnd(first + v, row);
+      }
+      b.endRow();
       this.rowsWritten++;
     }
     rows.clear();

@@ -11,7 +11,8 @@ import { CLOSE_TYPES, CloseType, closeStatus } from './close-type';
 import { METER_NARROW_WIDTH, METER_WIDE_WIDTH, METERED_METRICS, NARROW_AT, WIDE_AT } from './flow-meter';
 import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TIMEOUT_CLASS_COUNT, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
-import { columnOp, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putBytes, putDecimalText, putI64, putSecondsOfMicros, putU16, putU64, putU8 } from '../store/row-binary';
+import { ColumnKind } from '../store/native-block';
+import { columnOp, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putDecimalText, putI64, putSecondsOfMicros, putU16, putU64, putU8 } from '../store/row-binary';
 import { LocalAddresses, ObservationPoints, TAP_SIDES } from './tap-side';
 
 export interface FlowTimeouts {
@@ -123,7 +124,6 @@ export class FlowTracker {
   private readonly runIdHigh: number;
   /** The host as a RowBinary string, and the longest flow log row with it. */
   private readonly hostBytes: Buffer;
-  private readonly flowLogRowMax: number;
   /** Flows seen per endpoint (IPv4 endpoints keyed by a number, IPv6 ones by text). */
   private readonly endpointPopularity = new Map<number | string, number>();
   private readonly src = new Uint32Array(4);
@@ -154,7 +154,6 @@ export class FlowTracker {
     this.local = options.localAddresses ?? new LocalAddresses();
     this.serverPorts = new Set(options.serverPorts ?? DEFAULT_SERVER_PORTS);
     this.hostBytes = encodeString(options.host);
-    this.flowLogRowMax = FLOW_LOG_LAYOUT.fixedBytes + this.hostBytes.length;
     if (options.l7) {
       this.inference = new ProtocolInference(options.l7.modules);
       this.l7Out = new L7Output(sink, options.host);
@@ -769,108 +768,115 @@ export class FlowTracker {
     const start = flows.reportStartUs[slot];
     const end = Math.max(start, Math.min(endUs, flows.lastUs[slot]));
     const port1 = flows.port[slot * 2 + 1];
-    const b = this.sink.binaryRows('l4_flow_log');
-    let at = b.reserve(this.flowLogRowMax);
-    const d = b.data;
-    const { ops, args, runs, meterOffset, meterIsWide } = FLOW_LOG_LAYOUT;
+    const b = this.sink.nativeBlock('l4_flow_log');
+    const row = b.beginRow();
+    const data = b.data;
+    const { ops, args, runs, column, meterOffset, meterIsWide } = FLOW_LOG_LAYOUT;
     for (let i = 0; i < ops.length; i++) {
+      const c = column[i];
       switch (ops[i]) {
         case LogColumn.Time:
-          at = putSecondsOfMicros(d, at, end);
+          putSecondsOfMicros(data[c], row * 4, end);
           break;
         case LogColumn.TapSide:
-          at = putBytes(d, at, TAP_SIDE_BYTES[flows.tapSide[slot]]);
+          b.putEncoded(c, TAP_SIDE_BYTES[flows.tapSide[slot]]);
           break;
         case LogColumn.SignalSource:
-          at = putBytes(d, at, PACKET_BYTES);
+          b.putEncoded(c, PACKET_BYTES);
           break;
         case LogColumn.Host:
-          at = putBytes(d, at, this.hostBytes);
+          b.putEncoded(c, this.hostBytes);
           break;
         case LogColumn.Protocol:
-          at = putBytes(d, at, flows.proto[slot] === IpProto.TCP ? TCP_BYTES : UDP_BYTES);
+          b.putEncoded(c, flows.proto[slot] === IpProto.TCP ? TCP_BYTES : UDP_BYTES);
           break;
         case LogColumn.L7Protocol:
-          at = putBytes(d, at, L7_PROTOCOL_BYTES[flows.l7Protocol[slot]]);
+          b.putEncoded(c, L7_PROTOCOL_BYTES[flows.l7Protocol[slot]]);
           break;
         case LogColumn.FlowId:
-          at = putU64(d, at, this.runIdHigh + flows.serial[slot]);
+          putU64(data[c], row * 8, this.runIdHigh + flows.serial[slot]);
           break;
         case LogColumn.Ip0:
-        case LogColumn.Service0:
-          at = putAddressString(d, at, v, flows.addr, slot * 8);
+        case LogColumn.Service0: {
+          const at = b.stringRoom(c, 1 + MAX_ADDRESS_TEXT);
+          b.stringEnd(c, putAddressString(data[c], at, v, flows.addr, slot * 8));
           break;
-        case LogColumn.Ip1:
-          at = putAddressString(d, at, v, flows.addr, slot * 8 + 4);
+        }
+        case LogColumn.Ip1: {
+          const at = b.stringRoom(c, 1 + MAX_ADDRESS_TEXT);
+          b.stringEnd(c, putAddressString(data[c], at, v, flows.addr, slot * 8 + 4));
           break;
+        }
         case LogColumn.Port0:
-          at = putU16(d, at, flows.port[slot * 2]);
+          putU16(data[c], row * 2, flows.port[slot * 2]);
           break;
         case LogColumn.Port1:
-          at = putU16(d, at, port1);
+          putU16(data[c], row * 2, port1);
           break;
         case LogColumn.Service1: {
           // ip:port without brackets, also for IPv6 (what this table has always held).
+          const at = b.stringRoom(c, 1 + MAX_ADDRESS_TEXT + 6);
+          const d = data[c];
           let e = putAddressText(d, at + 1, v, flows.addr, slot * 8 + 4);
           d[e++] = 0x3a;
           e = putDecimalText(d, e, port1);
           d[at] = e - at - 1;
-          at = e;
+          b.stringEnd(c, e);
           break;
         }
         case LogColumn.Vlan:
-          at = putU16(d, at, flows.vlan[slot]);
+          putU16(data[c], row * 2, flows.vlan[slot]);
           break;
         case LogColumn.StartTime:
-          at = putI64(d, at, start);
+          putI64(data[c], row * 8, start);
           break;
         case LogColumn.EndTime:
-          at = putI64(d, at, end);
+          putI64(data[c], row * 8, end);
           break;
         case LogColumn.Duration:
-          at = putU64(d, at, end - start);
+          putU64(data[c], row * 8, end - start);
           break;
         case LogColumn.DirectionScore:
-          at = putU8(d, at, flows.directionScore[slot]);
+          putU8(data[c], row, flows.directionScore[slot]);
           break;
         case LogColumn.TcpFlags0:
-          at = putU8(d, at, flows.flagsSeen[slot * 2]);
+          putU8(data[c], row, flows.flagsSeen[slot * 2]);
           break;
         case LogColumn.TcpFlags1:
-          at = putU8(d, at, flows.flagsSeen[slot * 2 + 1]);
+          putU8(data[c], row, flows.flagsSeen[slot * 2 + 1]);
           break;
         case LogColumn.Meters: {
-          // A run of metric columns: UInt64 each, written when not 0.
+          // A run of metric columns, one after another: UInt64 each, written when not 0.
           const wide = flows.meterWide;
           const narrow = flows.meterNarrow;
           const w = slot * METER_WIDE_WIDTH;
           const n = slot * METER_NARROW_WIDTH;
-          for (let k = args[i], end = k + runs[i]; k < end; k++) {
+          for (let k = args[i], last = k + runs[i], col = c; k < last; k++, col++) {
             const offset = meterOffset[k];
             const value = meterIsWide[k] === 1 ? wide[w + offset] : narrow[n + offset];
-            if (value !== 0) putU64(d, at, value);
-            at += 8;
+            if (value !== 0) putU64(data[col], row * 8, value);
           }
           break;
         }
         case LogColumn.CloseType:
-          at = putBytes(d, at, CLOSE_TYPE_BYTES[closeType]);
+          b.putEncoded(c, CLOSE_TYPE_BYTES[closeType]);
           break;
         case LogColumn.Status:
-          at = putBytes(d, at, flows.proto[slot] === IpProto.TCP ? STATUS_BYTES[closeType] : OK_BYTES);
+          b.putEncoded(c, flows.proto[slot] === IpProto.TCP ? STATUS_BYTES[closeType] : OK_BYTES);
           break;
         case LogColumn.IsNewFlow:
-          at = putU8(d, at, start === flows.startUs[slot] ? 1 : 0);
+          putU8(data[c], row, start === flows.startUs[slot] ? 1 : 0);
           break;
         case LogColumn.IsClosed:
-          at = putU8(d, at, closeType === CloseType.forced_report ? 0 : 1);
+          putU8(data[c], row, closeType === CloseType.forced_report ? 0 : 1);
           break;
         default:
-          // A column packet data has no value for (process, pid, container): its default.
-          at += args[i];
+          // A column packet data has no value for (process, pid, container): its default, zero
+          // bytes already there for a fixed-width one, one (the empty string) for a String.
+          if (b.kind[c] === ColumnKind.String) b.putEmpty(c);
       }
     }
-    b.commit(at);
+    b.endRow();
   }
 }
 
@@ -962,7 +968,7 @@ const enum LogColumn {
  * its default takes (`args`). A run of metric columns is one `Meters` op: `args` is where the run
  * starts in `meterOffset`/`meterIsWide` (the meter part and offset of each metric), `runs` its length.
  */
-function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array; meterOffset: Int32Array; meterIsWide: Uint8Array; fixedBytes: number } {
+function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array; column: Int32Array; meterOffset: Int32Array; meterIsWide: Uint8Array } {
   const known: Record<string, [LogColumn, string]> = {
     time: [LogColumn.Time, 'DateTime'],
     tap_side: [LogColumn.TapSide, 'LowCardinality(String)'],
@@ -993,11 +999,11 @@ function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array;
   const ops: number[] = [];
   const args: number[] = [];
   const runs: number[] = [];
+  /** The column an op writes (the first of a run of meters). */
+  const column: number[] = [];
   const meterOffset: number[] = [];
   const meterIsWide: number[] = [];
-  // Strings: a length byte and at most an IPv6 endpoint's text; fixed columns their width.
-  let fixedBytes = 0;
-  for (const c of L4_FLOW_LOG.columns) {
+  for (const [index, c] of L4_FLOW_LOG.columns.entries()) {
     const metric = metered.get(c.name);
     if (metric !== undefined) {
       expectColumnType(L4_FLOW_LOG, c, 'UInt64');
@@ -1005,26 +1011,26 @@ function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array;
         ops.push(LogColumn.Meters);
         args.push(meterOffset.length);
         runs.push(0);
+        column.push(index);
       }
       runs[runs.length - 1]++;
       meterIsWide.push(WIDE_AT[metric] >= 0 ? 1 : 0);
       meterOffset.push(WIDE_AT[metric] >= 0 ? WIDE_AT[metric] : NARROW_AT[metric]);
-      fixedBytes += 8;
       continue;
     }
-    const { op, type, width } = columnOp(L4_FLOW_LOG, c, known, LogColumn.Skip);
+    const { op } = columnOp(L4_FLOW_LOG, c, known, LogColumn.Skip);
     ops.push(op);
-    args.push(op === LogColumn.Skip ? width : 0);
+    args.push(0);
     runs.push(0);
-    fixedBytes += op !== LogColumn.Skip && type.includes('String') ? 1 + MAX_ADDRESS_TEXT + 8 : width;
+    column.push(index);
   }
   return {
     ops: Int32Array.from(ops),
     args: Int32Array.from(args),
     runs: Int32Array.from(runs),
+    column: Int32Array.from(column),
     meterOffset: Int32Array.from(meterOffset),
     meterIsWide: Uint8Array.from(meterIsWide),
-    fixedBytes,
   };
 }
 

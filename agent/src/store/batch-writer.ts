@@ -1,5 +1,6 @@
 import { RowSink } from '../aggregate/network-aggregator';
 import { JsonRowBuffer } from './json-row-buffer';
+import { NativeBlock } from './native-block';
 import { RowBinaryBuffer } from './row-binary';
 import { InsertFormat, Store } from './store';
 import { tableByName, TableDef } from './tables';
@@ -45,7 +46,15 @@ class BinaryBatch extends RowBinaryBuffer {
   readonly format: InsertFormat = 'RowBinary';
 }
 
-type Batch = JsonBatch | BinaryBatch;
+/** Rows of one table, as a Native block. */
+class NativeBatch extends NativeBlock {
+  readonly format: InsertFormat = 'Native';
+  bytes(): Buffer[] {
+    return this.chunks();
+  }
+}
+
+type Batch = JsonBatch | BinaryBatch | NativeBatch;
 
 /** Room beyond a full RowBinary batch for the row that fills it. */
 const BATCH_SLACK = 256 << 10;
@@ -71,6 +80,7 @@ export class BatchWriter implements RowSink {
   /** The batch each table's rows are appended to now, per format. */
   private readonly open = new Map<string, JsonBatch>();
   private readonly openBinary = new Map<string, BinaryBatch>();
+  private readonly openNative = new Map<string, NativeBatch>();
   /** Full batches waiting for the store; `inFlight` more are being inserted. */
   private readonly queue: Batch[] = [];
   private inFlight = 0;
@@ -82,6 +92,9 @@ export class BatchWriter implements RowSink {
   private idleWaiters: (() => void)[] = [];
   /** Zeroed RowBinary buffers of inserted batches. */
   private readonly spare: Buffer[] = [];
+  /** Native blocks of inserted batches, emptied, per table (SPARE_BUFFERS at most in all). */
+  private readonly spareNative = new Map<string, NativeBatch[]>();
+  private spareNativeCount = 0;
   private drainWaiters: (() => void)[] = [];
   readonly stats: BatchWriterStats = { rowsWritten: 0, rowsDropped: 0, insertsFailed: 0, rowsBuffered: 0 };
   private readonly o: Required<Omit<BatchWriterOptions, 'onError' | 'ready'>> & Pick<BatchWriterOptions, 'onError'>;
@@ -146,15 +159,42 @@ export class BatchWriter implements RowSink {
     return batch;
   }
 
+  /** The Native block the next row of the table goes to (a full batch is queued first). */
+  nativeBlock(tableName: string): NativeBlock {
+    let batch = this.openNative.get(tableName);
+    if (batch && this.full(batch)) {
+      this.openNative.delete(tableName);
+      this.close(batch);
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = this.spareNative.get(tableName)?.pop();
+      if (batch) this.spareNativeCount--;
+      // Room for a whole batch of fixed-width values at once: a batch's columns never grow.
+      batch ??= new NativeBatch(tableByName(tableName), this.o.binaryBatchBytes + BATCH_SLACK);
+      this.openNative.set(tableName, batch);
+    }
+    return batch;
+  }
+
   /** Keeps the buffer of a batch the store is done with, zeroed, for the next batch. */
   private release(batch: Batch): void {
+    if (batch instanceof NativeBatch) {
+      if (this.spareNativeCount >= SPARE_BUFFERS) return;
+      batch.reset();
+      const spare = this.spareNative.get(batch.table.name) ?? [];
+      spare.push(batch);
+      this.spareNative.set(batch.table.name, spare);
+      this.spareNativeCount++;
+      return;
+    }
     if (!(batch instanceof BinaryBatch) || batch.data.length < this.o.binaryBatchBytes + BATCH_SLACK || this.spare.length >= SPARE_BUFFERS) return;
     batch.reset();
     this.spare.push(batch.data);
   }
 
   private full(batch: Batch): boolean {
-    return batch.rows >= this.o.batchRows || batch.size >= (batch.format === 'RowBinary' ? this.o.binaryBatchBytes : this.o.batchBytes);
+    return batch.rows >= this.o.batchRows || batch.size >= (batch.format === 'JSONEachRow' ? this.o.batchBytes : this.o.binaryBatchBytes);
   }
 
   /** Queues a full batch, dropping the oldest ones beyond the memory bound. */
@@ -168,6 +208,7 @@ export class BatchWriter implements RowSink {
     let n = this.queuedBytes;
     for (const b of this.open.values()) n += b.size;
     for (const b of this.openBinary.values()) n += b.size;
+    for (const b of this.openNative.values()) n += b.size;
     return n;
   }
 
@@ -182,10 +223,11 @@ export class BatchWriter implements RowSink {
   /** Sends every buffered row and resolves once all inserts finished (or were dropped). */
   async flush(): Promise<void> {
     // Largest first: with several inserts at once, the last to finish is then a small one.
-    const batches: Batch[] = [...this.open.values(), ...this.openBinary.values()];
+    const batches: Batch[] = [...this.open.values(), ...this.openBinary.values(), ...this.openNative.values()];
     for (const batch of batches.sort((a, b) => b.size - a.size)) this.enqueue(batch);
     this.open.clear();
     this.openBinary.clear();
+    this.openNative.clear();
     await this.idle();
   }
 
@@ -210,8 +252,10 @@ export class BatchWriter implements RowSink {
     for (const b of this.queue.splice(0)) this.drop(b);
     for (const b of this.open.values()) this.stats.rowsDropped += b.rows;
     for (const b of this.openBinary.values()) this.stats.rowsDropped += b.rows;
+    for (const b of this.openNative.values()) this.stats.rowsDropped += b.rows;
     this.open.clear();
     this.openBinary.clear();
+    this.openNative.clear();
     if (this.inFlight === 0) this.wake('idleWaiters');
     this.wake('drainWaiters');
   }

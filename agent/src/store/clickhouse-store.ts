@@ -24,17 +24,18 @@ export class ClickHouseStore implements Store {
     await this.client.command({ query: sql });
   }
 
-  async insert(table: TableDef, data: Buffer, rows: number, format: InsertFormat = 'JSONEachRow'): Promise<void> {
+  async insert(table: TableDef, data: Buffer | readonly Buffer[], rows: number, format: InsertFormat = 'JSONEachRow'): Promise<void> {
     if (rows === 0) return;
+    const pieces = Buffer.isBuffer(data) ? [data] : data;
     if (format === 'JSONEachRow') {
-      await this.client.insert({ table: `${table.database}.${table.name}`, values: Readable.from([data]), format: 'JSONEachRow' });
+      await this.client.insert({ table: `${table.database}.${table.name}`, values: Readable.from(pieces), format: 'JSONEachRow' });
       return;
     }
     // The client's insert() takes no binary formats: the same INSERT, sent with exec().
     const columns = table.columns.map((c) => `\`${c.name}\``).join(', ');
     const result = await this.client.exec({
-      query: `INSERT INTO ${table.database}.${table.name} (${columns}) FORMAT RowBinary`,
-      values: Readable.from([data]),
+      query: `INSERT INTO ${table.database}.${table.name} (${columns}) FORMAT ${format}`,
+      values: Readable.from(pieces),
     });
     // The (empty) response body must be read for the connection to be reused.
     await finished(result.stream.resume());

@@ -5,14 +5,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LinkType } from '../capture/captured-packet';
 import { replay } from '../pipeline/replay';
-import { Conversation, trackInto } from '../testing/conversation';
+import { Conversation } from '../testing/conversation';
 import { Random } from '../testing/fuzz';
 import { pcapFile } from '../testing/packet-builder';
 import { formatAddress, parseAddress } from '../util/ip-format';
 import { ChdbStore } from './chdb-store';
-import { decodeRowBinary, encodeString, putAddressText, putI64, putString, putU64, putVarint, stringBound } from './row-binary';
-import { migrate } from './store';
-import { tableByName } from './tables';
+import { encodeString, putAddressText, putI64, putString, putU64, putVarint, stringBound } from './row-binary';
 
 test('address text written as bytes is formatAddress, byte for byte', () => {
   const text = (version: number, words: Uint32Array): string => {
@@ -62,50 +60,7 @@ test('64-bit integers: what the JSON rows held (fractions rounded, negatives 0 f
   }
 });
 
-test('RowBinary rows store what the same rows as JSONEachRow store', async () => {
-  // Rows of every kind the tracker writes in RowBinary: flow log rows (a minute report and
-  // closes; IPv4 and IPv6; fin and reset) and map rows with histograms, per second and minute.
-  const t0 = 1_700_000_080_000_000;
-  const frames = [
-    ...new Conversation(['10.0.0.1', 40000], ['10.0.0.2', 80], t0).handshake().c('PA', { dt: 30_000_000, payload: 'late' }).s('PA', { dt: 100, payload: 'ok' }).c('FA').s('FA').c('A').frames,
-    ...new Conversation(['fd00::1', 5000], ['fd00::a:2', 443], t0 + 5).handshake().c('PA', { dt: 10, payload: 'x' }).c('R').frames,
-  ];
-  const tables = binaryRows(frames);
-  const dir = mkdtempSync(join(tmpdir(), 'metaflow-rowbinary-'));
-  const store = new ChdbStore(dir);
-  try {
-    await migrate(store);
-    for (const name of ['l4_flow_log', 'network_map_1s', 'network_map_1m']) {
-      const def = tableByName(name);
-      const binary = tables.get(name) as Buffer;
-      const objects = decodeRowBinary(def, binary);
-      assert.ok(objects.length > (name === 'l4_flow_log' ? 2 : 0), name);
-      const columns = def.columns.map((c) => `\`${c.name}\``);
-      const digest = async (): Promise<string> => {
-        const [r] = await store.query<{ h: string; n: number }>(`SELECT toString(sum(cityHash64(${columns.join(', ')}))) AS h, count() AS n FROM ${def.database}.${def.name}`);
-        return `${r.n} rows, ${r.h}`;
-      };
-      // The same rows twice: as RowBinary, then as JSONEachRow made from the decoded objects
-      // (named members, zero metrics left out as the agent's JSON rows did).
-      await store.insert(def, binary, objects.length, 'RowBinary');
-      const fromBinary = await digest();
-      await store.exec(`TRUNCATE TABLE ${def.database}.${def.name}`);
-      await store.insert(def, Buffer.from(objects.map((r) => JSON.stringify(r) + '\n').join('')), objects.length);
-      assert.equal(await digest(), fromBinary, name);
-    }
-  } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-/** The RowBinary bytes the tracker writes, per table. */
-function binaryRows(frames: { tsUs: number; data: Buffer }[]): Map<string, Buffer> {
-  const { sink } = trackInto(frames, { host: 'h\t1', runId: 3 });
-  return new Map([...sink.binaryTables].map(([name, b]) => [name, Buffer.from(b.bytes())]));
-}
-
-test('strings need no escaping: tabs, newlines, backslashes, quotes, NUL and UTF-8 in the host tag', async () => {
+test('strings need no escaping: tabs, newlines, backslashes, quotes, NUL and UTF-8 in the host tag (RowBinary and Native tables)', async () => {
   const host = 'a\tb\nc\\d"e\0f✓é';
   const dir = mkdtempSync(join(tmpdir(), 'metaflow-rowbinary-'));
   const store = new ChdbStore(join(dir, 'store'));

@@ -232,6 +232,15 @@ export function columnOp<Op extends number>(
 
 /** Bytes a column holding its default takes in RowBinary (all of them zero). */
 export function defaultWidth(type: string): number {
+  const width = fixedWidth(type);
+  if (width > 0) return width;
+  // String, LowCardinality(String) (length 0) and Map (0 entries): one byte.
+  if (type === 'String' || type.startsWith('LowCardinality(') || type.startsWith('Map(')) return 1;
+  throw new Error(`no RowBinary default for column type ${type}`);
+}
+
+/** Bytes of a fixed-width value of `type`, 0 for the variable-width types. */
+export function fixedWidth(type: string): number {
   switch (type) {
     case 'UInt8':
       return 1;
@@ -246,9 +255,7 @@ export function defaultWidth(type: string): number {
     case 'DateTime64(6)':
       return 8;
     default:
-      // String, LowCardinality(String) (length 0) and Map (0 entries): one byte.
-      if (type === 'String' || type.startsWith('LowCardinality(') || type.startsWith('Map(')) return 1;
-      throw new Error(`no RowBinary default for column type ${type}`);
+      return 0;
   }
 }
 
@@ -358,30 +365,10 @@ export function decodeRowBinary(table: TableDef, data: Uint8Array): Record<strin
 }
 
 function readValue(column: Column, type: string, b: Buffer, r: { at: number }): unknown {
-  const at = r.at;
-  switch (type) {
-    case 'UInt8':
-      r.at += 1;
-      return b.readUInt8(at);
-    case 'UInt16':
-      r.at += 2;
-      return b.readUInt16LE(at);
-    case 'UInt32':
-    case 'DateTime':
-      r.at += 4;
-      return b.readUInt32LE(at);
-    case 'Int32':
-      r.at += 4;
-      return b.readInt32LE(at);
-    case 'UInt64':
-      r.at += 8;
-      return Number(b.readBigUInt64LE(at));
-    case 'Int64':
-      r.at += 8;
-      return Number(b.readBigInt64LE(at));
-    case 'DateTime64(6)':
-      r.at += 8;
-      return micros(Number(b.readBigInt64LE(at)));
+  const width = fixedWidth(type);
+  if (width > 0) {
+    r.at += width;
+    return readFixed(type, b, r.at - width);
   }
   if (type === 'String' || type.startsWith('LowCardinality(')) {
     const n = readVarint(b, r);
@@ -402,7 +389,30 @@ function readValue(column: Column, type: string, b: Buffer, r: { at: number }): 
   throw new Error(`cannot decode RowBinary column ${column.name} of type ${type}`);
 }
 
-function readVarint(d: Uint8Array, r: { at: number }): number {
+/** A fixed-width value as `decodeRowBinary` gives it: a number, DateTime64(6) as `seconds.micros` text. */
+export function readFixed(type: string, b: Buffer, at: number): number | string {
+  switch (type) {
+    case 'UInt8':
+      return b.readUInt8(at);
+    case 'UInt16':
+      return b.readUInt16LE(at);
+    case 'UInt32':
+    case 'DateTime':
+      return b.readUInt32LE(at);
+    case 'Int32':
+      return b.readInt32LE(at);
+    case 'UInt64':
+      return Number(b.readBigUInt64LE(at));
+    case 'Int64':
+      return Number(b.readBigInt64LE(at));
+    case 'DateTime64(6)':
+      return micros(Number(b.readBigInt64LE(at)));
+    default:
+      throw new Error(`${type} is not a fixed-width type`);
+  }
+}
+
+export function readVarint(d: Uint8Array, r: { at: number }): number {
   let n = 0;
   let shift = 0;
   for (;;) {

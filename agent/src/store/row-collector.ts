@@ -1,5 +1,6 @@
 import { RowSink } from '../aggregate/network-aggregator';
 import { JsonRowBuffer } from './json-row-buffer';
+import { NativeBlock } from './native-block';
 import { RowBinaryBuffer } from './row-binary';
 import { tableByName } from './tables';
 
@@ -9,6 +10,8 @@ export class RowCollector implements RowSink {
   readonly tables = new Map<string, JsonRowBuffer>();
   /** RowBinary rows per table (the tables written per flow and per second). */
   readonly binaryTables = new Map<string, RowBinaryBuffer>();
+  /** Native blocks per table (the L4 tables). */
+  readonly nativeTables = new Map<string, NativeBlock>();
 
   rowBuffer(tableName: string): JsonRowBuffer {
     let b = this.tables.get(tableName);
@@ -28,20 +31,34 @@ export class RowCollector implements RowSink {
     return b;
   }
 
-  /** Every table with rows of either encoding. */
+  nativeBlock(tableName: string): NativeBlock {
+    let b = this.nativeTables.get(tableName);
+    if (!b) {
+      b = new NativeBlock(tableByName(tableName), 64 * 1024);
+      this.nativeTables.set(tableName, b);
+    }
+    return b;
+  }
+
+  /** Every table with rows of any encoding. */
   tableNames(): string[] {
-    return [...new Set([...this.tables.keys(), ...this.binaryTables.keys()])];
+    return [...new Set([...this.tables.keys(), ...this.binaryTables.keys(), ...this.nativeTables.keys()])];
   }
 
   /** The rows of a table as objects, whichever encoding they were written in. */
   rows<T = Record<string, unknown>>(tableName: string): T[] {
-    return [...(this.tables.get(tableName)?.parse<T>() ?? []), ...(this.binaryTables.get(tableName)?.parse<T>() ?? [])];
+    return [
+      ...(this.tables.get(tableName)?.parse<T>() ?? []),
+      ...(this.binaryTables.get(tableName)?.parse<T>() ?? []),
+      ...(this.nativeTables.get(tableName)?.parse<T>() ?? []),
+    ];
   }
 
   get rowCount(): number {
     let n = 0;
     for (const b of this.tables.values()) n += b.rows;
     for (const b of this.binaryTables.values()) n += b.rows;
+    for (const b of this.nativeTables.values()) n += b.rows;
     return n;
   }
 
@@ -52,5 +69,6 @@ export class RowCollector implements RowSink {
       b.rows = 0;
     }
     for (const b of this.binaryTables.values()) b.reset();
+    for (const b of this.nativeTables.values()) b.reset();
   }
 }

@@ -10,17 +10,18 @@ export interface Store {
   /** Runs statements that return nothing (DDL). */
   exec(sql: string): Promise<void>;
   /**
-   * Inserts `rows` rows: JSONEachRow text (the default; omitted columns take their defaults) or
-   * RowBinary (every column of `table`, in its order; see row-binary.ts).
+   * Inserts `rows` rows: JSONEachRow text (the default; omitted columns take their defaults),
+   * RowBinary (every column of `table`, in its order; see row-binary.ts) or Native blocks (see
+   * native-block.ts). `data` may come in pieces, sent one after another.
    */
-  insert(table: TableDef, data: Buffer, rows: number, format?: InsertFormat): Promise<void>;
+  insert(table: TableDef, data: Buffer | readonly Buffer[], rows: number, format?: InsertFormat): Promise<void>;
   /** Runs a query with `{name:Type}` parameters bound by the engine; returns the rows as objects. */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   close(): Promise<void>;
 }
 
 /** How the rows handed to `Store.insert` are encoded. */
-export type InsertFormat = 'JSONEachRow' | 'RowBinary';
+export type InsertFormat = 'JSONEachRow' | 'RowBinary' | 'Native';
 
 const SCHEMA_MIGRATIONS: TableDef = {
   database: 'flow_metrics',
