@@ -45,6 +45,11 @@ export class ChdbStore implements Store {
     await this.session.queryAsync(sql, { format: 'Null' });
   }
 
+  /** ClickHouse's multi-statement queries: one call, stopping at the first statement that fails. */
+  async execAll(statements: readonly string[]): Promise<void> {
+    await this.session.queryAsync(statements.join(';\n'), { format: 'Null' });
+  }
+
   /**
    * Inserts through a staged file read with the `file()` table function: chDB's in-memory insert
    * path parses about 4× slower than its file reader (measured on 200,000-row batches), and
