@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalAddresses } from './tap-side';
-import { Conversation, sum, track } from '../testing/conversation';
+import { ALL_L7_MODULES } from '../l7/modules';
+import { Conversation, sum, track, trackInto } from '../testing/conversation';
 import { ethernet, ipv4, udpDatagram } from '../testing/packet-builder';
 
 const C: [string, number] = ['10.0.0.1', 40000];
@@ -189,4 +190,38 @@ test('a UDP flow ends by idling: close type timeout, status ok, no TCP failure c
   assert.deepEqual([flow.protocol, flow.close_type, flow.status, flow.port_1], ['udp', 'timeout', 'ok', 53]);
   assert.equal(sum(rows.network_map_1s, 'tcp_transfer_fail'), 0);
   assert.equal(sum(rows.network_map_1s, 'close_timeout'), 1);
+});
+
+test("a TCP flow's application state ends once both FINs are through; the flow stays for late retransmissions", () => {
+  const t0 = 1_700_000_000_000_000;
+  const conv = new Conversation(['10.0.0.1', 40000], ['10.0.0.2', 80], t0)
+    .handshake()
+    .c('PA', { dt: 100, payload: 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n' })
+    .s('PA', { dt: 200, payload: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n' })
+    .c('PA', { dt: 100, payload: 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n' })
+    .s('FA', { dt: 100 })
+    .c('FA', { dt: 100 });
+  const beforeLastFin = trackInto(conv.frames.slice(0, -1), { l7: { modules: ALL_L7_MODULES } }, false);
+  assert.equal(beforeLastFin.tracker.l7FlowsOpen, 1, 'one side still open: a response may yet come');
+  assert.deepEqual(
+    beforeLastFin.sink.rows('l7_flow_log').map((r) => [r.request_resource, r.response_status]),
+    [['/a', 'ok']],
+  );
+  const { tracker, sink } = trackInto(conv.frames, { l7: { modules: ALL_L7_MODULES } }, false);
+  assert.equal(tracker.l7FlowsOpen, 0);
+  assert.equal(tracker.flows.size, 1, 'the flow itself stays (closing timeout)');
+  // The unanswered request ends with the connection, at the last FIN.
+  const rows = sink.rows('l7_flow_log');
+  assert.deepEqual(
+    rows.map((r) => [r.request_resource, r.response_status]),
+    [
+      ['/a', 'ok'],
+      ['/b', 'timeout'],
+    ],
+  );
+  // A late retransmission of the FIN starts no parsing again, and closing adds no row.
+  const late = conv.frames[conv.frames.length - 1];
+  const again = trackInto([...conv.frames, { tsUs: late.tsUs + 1000, data: late.data }], { l7: { modules: ALL_L7_MODULES } });
+  assert.equal(again.tracker.l7FlowsOpen, 0);
+  assert.equal(again.sink.rows('l7_flow_log').length, 2);
 });

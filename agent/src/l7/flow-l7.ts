@@ -72,6 +72,11 @@ export class FlowL7 {
     return !this.off;
   }
 
+  /** TCP only: both directions delivered every byte up to their FIN, so no payload can follow. */
+  get bothFinished(): boolean {
+    return this.streams !== undefined && this.streams[0].finished && this.streams[1].finished;
+  }
+
   /** A SYN or SYN-ACK of this direction (its sequence number starts the stream). */
   syn(direction: Direction, seq: number): void {
     this.streams?.[direction].syn(seq);

@@ -63,10 +63,14 @@ export class Conversation {
 
 export type Row = Record<string, unknown>;
 
-/** Runs frames (sorted by time) through decoder and tracker into a collector, as replay would. */
+/**
+ * Runs frames (sorted by time) through decoder and tracker into a collector, as replay would;
+ * `finish: false` leaves the flows open, as at a moment mid-capture.
+ */
 export function trackInto(
   frames: { tsUs: number; data: Buffer }[],
   options: Partial<FlowTrackerOptions> = {},
+  finish = true,
 ): { sink: RowCollector; tracker: FlowTracker } {
   const sink = new RowCollector();
   const tracker = new FlowTracker(sink, { host: 'test', runId: 0, ...options });
@@ -76,7 +80,7 @@ export function trackInto(
     const pkt: CapturedPacket = { tsUs: f.tsUs, linkType: LinkType.ETHERNET, interfaceId: 0, capLen: f.data.length, origLen: f.data.length, data: f.data };
     if (decoder.decode(pkt, decoded)) tracker.process(decoded);
   }
-  tracker.finish();
+  if (finish) tracker.finish();
   return { sink, tracker };
 }
 

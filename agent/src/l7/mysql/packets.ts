@@ -47,7 +47,8 @@ export interface MysqlMessage {
 export class PacketReader {
   /** False at the start and after a gap or a framing error: the next feed must look like a packet boundary. */
   synced = false;
-  private readonly hdr = Buffer.alloc(4);
+  // From the shared pool: a buffer of its own per reader costs an ArrayBuffer per connection.
+  private readonly hdr = Buffer.allocUnsafe(4);
   private hdrLen = 0;
   private inPayload = false;
   private remaining = 0;

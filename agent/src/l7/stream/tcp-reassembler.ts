@@ -42,6 +42,11 @@ export class TcpReassembler {
     private readonly maxPendingSegments = 64,
   ) {}
 
+  /** True once every byte before this direction's FIN was delivered: nothing can follow. */
+  get finished(): boolean {
+    return this.ended;
+  }
+
   /** The SYN's sequence number: data starts one after it. */
   syn(seq: number): void {
     if (this.started) return;
