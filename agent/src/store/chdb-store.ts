@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// Before chdb: sets up its allocator (see the module).
+import './chdb-allocator';
 import { Session } from 'chdb';
 import { fileColumnType } from './native-block';
 import { InsertFormat, Store } from './store';
