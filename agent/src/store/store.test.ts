@@ -12,6 +12,8 @@ import { pcapFile } from '../testing/packet-builder';
 import { BatchWriter } from './batch-writer';
 import { ChdbStore } from './chdb-store';
 import { ClickHouseStore } from './clickhouse-store';
+import { ColumnKind, decodeNative } from './native-block';
+import { encodeString } from './row-binary';
 import { bootstrapStatements, createTableStatements, MIGRATIONS, schemaStatements } from './schema';
 import { migrate, Store } from './store';
 import { ALL_TABLES, tableByName, TableDef } from './tables';
@@ -166,10 +168,41 @@ class RecordingStore implements Store {
     return [];
   }
   async close(): Promise<void> {}
-  async insert(table: TableDef, data: Buffer, rows: number, format = 'JSONEachRow'): Promise<void> {
-    this.inserts.push({ table: table.name, data: Buffer.from(data), rows, format });
+  async insert(table: TableDef, data: Buffer | readonly Buffer[], rows: number, format = 'JSONEachRow'): Promise<void> {
+    this.inserts.push({ table: table.name, data: Buffer.isBuffer(data) ? Buffer.from(data) : Buffer.concat(data), rows, format });
   }
 }
+
+test('Native batches: sent with their format, cut at the batch size, blocks reused emptied', async () => {
+  const store = new RecordingStore();
+  // A batch of about 3 flow-log rows (a row's fixed-width columns alone take about 300 bytes).
+  const writer = new BatchWriter(store, { binaryBatchBytes: 1024 });
+  const table = tableByName('l4_flow_log');
+  const timeColumn = table.columns.findIndex((c) => c.name === 'time');
+  const hostColumn = table.columns.findIndex((c) => c.name === 'host');
+  for (let i = 0; i < 40; i++) {
+    const b = writer.nativeBlock('l4_flow_log');
+    const row = b.beginRow();
+    for (let c = 0; c < b.kind.length; c++) {
+      if (c === hostColumn) b.putEncoded(c, encodeString(`h${i}`));
+      else if (b.kind[c] === ColumnKind.String) b.putEmpty(c);
+      else if (b.kind[c] === ColumnKind.Map) b.mapEnd(c, row);
+    }
+    // Odd rows leave their time at the block's zero.
+    if (i % 2 === 0) b.data[timeColumn].writeUInt32LE(1_700_000_000 + i, row * 4);
+    b.endRow();
+    if (i % 10 === 9) await writer.idle();
+  }
+  await writer.flush();
+  const native = store.inserts.filter((x) => x.format === 'Native');
+  assert.ok(native.length >= 10 && native.every((x) => x.table === 'l4_flow_log'), `${native.length} batches`);
+  const rows = native.flatMap((x) => decodeNative(table, x.data));
+  assert.deepEqual(
+    rows.map((r) => [r.host, r.time]),
+    Array.from({ length: 40 }, (_, i) => [`h${i}`, i % 2 === 0 ? 1_700_000_000 + i : 0]),
+  );
+  assert.equal(writer.stats.rowsWritten, 40);
+});
 
 test('RowBinary batches: sent with their format, cut at the batch size, buffers reused zeroed', async () => {
   const store = new RecordingStore();
@@ -222,7 +255,7 @@ test('a replay into a store that cannot be set up fails with the store error', a
   }
 });
 
-test('the ClickHouse server store sends RowBinary as an INSERT … FORMAT RowBinary body', async () => {
+test('the ClickHouse server store sends RowBinary and Native as an INSERT … FORMAT body', async () => {
   const received: { query: string; body: Buffer }[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -241,6 +274,11 @@ test('the ClickHouse server store sends RowBinary as an INSERT … FORMAT RowBin
     assert.equal(received.length, 1);
     assert.match(received[0].query, /^INSERT INTO flow_log\.l4_flow_log \(`time`, `tap_side`, .*`is_closed`\) FORMAT RowBinary$/);
     assert.deepEqual(received[0].body, data);
+    // A Native block's pieces go out as one body, in order.
+    const pieces = [Buffer.from([1, 2]), Buffer.from([3]), Buffer.from([4, 5, 6])];
+    await store.insert(tableByName('l4_flow_log'), pieces, 1, 'Native');
+    assert.match(received[1].query, /^INSERT INTO flow_log\.l4_flow_log \(`time`, .*`is_closed`\) FORMAT Native$/);
+    assert.deepEqual([...received[1].body], [1, 2, 3, 4, 5, 6]);
   } finally {
     await store.close();
     server.close();
