@@ -32,6 +32,8 @@ interface Pending {
 
 class RedisParser implements L7Parser {
   readonly protocol = 'redis' as const;
+  /** The readers copy a line or bulk string's first bytes into their own buffers, or make text of them. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly client: RespReader;
   private readonly server: RespReader;

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Direction, L7ProtocolModule, L7Record } from './l7-parser';
+import { ALL_L7_MODULES } from './modules';
+
+/** Requests and responses each parser that says it copies its input is checked with. */
+const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string][]>> = {
+  http1: [
+    [0, 'GET /a/1?x=2 HTTP/1.1\r\nHost: example\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n'],
+    [1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!'],
+    [0, 'POST /b HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'],
+    [1, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ],
+  redis: [
+    [0, '*3\r\n$3\r\nSET\r\n$8\r\nuser:123\r\n$5\r\nvalue\r\n'],
+    [1, '+OK\r\n'],
+    [0, '*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n'],
+    [1, '$-1\r\n'],
+    [0, 'HGET h f\r\n'],
+    [1, '-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'],
+  ],
+};
+
+/**
+ * Records of an exchange fed `step` bytes at a time, each piece from one buffer the caller
+ * overwrites right after the feed (as the capture path reuses its buffers) or from fresh copies.
+ */
+function records(module: L7ProtocolModule, step: number, reuse: boolean): L7Record[] {
+  const parser = module.create();
+  const scratch = Buffer.alloc(1 << 16);
+  const out: L7Record[] = [];
+  let ts = 1_000;
+  for (const [direction, text] of EXCHANGES[module.name] ?? []) {
+    const bytes = Buffer.from(text, 'latin1');
+    for (let at = 0; at < bytes.length; at += step) {
+      const n = Math.min(step, bytes.length - at);
+      const piece = reuse ? scratch.subarray(0, n) : Buffer.from(bytes.subarray(at, at + n));
+      bytes.copy(piece, 0, at, at + n);
+      parser.feed(direction, piece, (ts += 10));
+      if (reuse) scratch.fill(0xaa);
+      out.push(...parser.take());
+    }
+  }
+  parser.close(ts + 10);
+  out.push(...parser.take());
+  return out;
+}
+
+test('parsers that copy their input keep nothing of the buffers they are fed', () => {
+  const copying = ALL_L7_MODULES.filter((m) => m.create().copiesInput === true);
+  assert.deepEqual(copying.map((m) => m.name).sort(), Object.keys(EXCHANGES).sort(), 'every parser that copies its input has an exchange here');
+  for (const module of copying) {
+    for (const step of [1, 2, 3, 7, 64, 1 << 16]) {
+      const fresh = records(module, step, false);
+      assert.ok(fresh.length >= 2, `${module.name}: ${fresh.length} records`);
+      assert.deepEqual(records(module, step, true), fresh, `${module.name}, ${step} bytes at a time`);
+    }
+  }
+});
