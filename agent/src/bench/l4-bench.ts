@@ -28,6 +28,8 @@ const capture = process.env.METAFLOW_BENCH_CAPTURE ?? join(root, 'bench-data', '
 interface Result {
   name: string;
   seconds: number;
+  /** CPU seconds of every thread of the run (ours: the store's too), user and system. */
+  cpu?: number;
   note?: string;
   /** Every run's seconds, in order, when `seconds` is their median. */
   runs?: number[];
@@ -47,9 +49,10 @@ function timeCommand(name: string, command: string, args: string[]): Result {
   const which = spawnSync('sh', ['-c', `command -v ${command}`]);
   if (which.status !== 0) return { name, seconds: NaN, note: `${command} not installed` };
   const started = process.hrtime.bigint();
+  const cpuBefore = childrenCpuSeconds();
   const run = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: tmpdir() }, maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { name, seconds, note: run.status === 0 ? undefined : `exit ${run.status}: ${String(run.stderr).slice(0, 200)}` };
+  return { name, seconds, cpu: childrenCpuSeconds() - cpuBefore, note: run.status === 0 ? undefined : `exit ${run.status}: ${String(run.stderr).slice(0, 200)}` };
 }
 
 async function ours(withStore: boolean, withL7 = false): Promise<Result> {
@@ -58,14 +61,17 @@ async function ours(withStore: boolean, withL7 = false): Promise<Result> {
     const dir = mkdtempSync(join(tmpdir(), 'metaflow-bench-'));
     const store = new ChdbStore(dir);
     const started = process.hrtime.bigint();
+    const cpuBefore = process.cpuUsage();
     const r = await replay({ input: capture, store, host: 'bench', l7: withL7 ? {} : false });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = cpuSeconds(process.cpuUsage(cpuBefore));
     await store.close();
     rmSync(dir, { recursive: true, force: true });
     const name = withL7 ? 'metaflow L4 + L7 pipeline + chDB store' : 'metaflow L4 pipeline + chDB store';
-    return { name, seconds, note: `${r.store.rowsWritten} rows stored` };
+    return { name, seconds, cpu, note: `${r.store.rowsWritten} rows stored` };
   }
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   let rows = 0;
   const sink = new RowCollector();
   const tracker = new FlowTracker(sink, { host: 'bench' });
@@ -86,7 +92,23 @@ async function ours(withStore: boolean, withL7 = false): Promise<Result> {
   // As a replay ends: a slice of flows at a time, rows taken between slices.
   while (!tracker.finishSome(10_000)) discard();
   discard();
-  return { name: 'metaflow L4 pipeline, rows discarded', seconds: Number(process.hrtime.bigint() - started) / 1e9, note: `${rows} rows` };
+  return { name: 'metaflow L4 pipeline, rows discarded', seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: cpuSeconds(process.cpuUsage(cpuBefore)), note: `${rows} rows` };
+}
+
+function cpuSeconds(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6;
+}
+
+/** CPU seconds of the finished children of this process (/proc's cutime + cstime). */
+function childrenCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of stat(5), counted after the command name: clock ticks of 1/100 s.
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 function countPackets(): number {
@@ -117,13 +139,14 @@ async function main(): Promise<void> {
   ];
   // Ratios are against the L4 pipeline with the store, the issue's measure.
   const mine = results[results.length - 2];
-  process.stdout.write('name'.padEnd(46) + 'seconds'.padStart(9) + 'Mpackets/s'.padStart(12) + 'MB/s'.padStart(9) + '  metaflow L4+store speed ÷ this\n');
+  process.stdout.write('name'.padEnd(46) + 'seconds'.padStart(9) + 'cpu s'.padStart(7) + 'Mpackets/s'.padStart(12) + 'MB/s'.padStart(9) + '  metaflow L4+store speed ÷ this\n');
   for (const r of results) {
     const pps = packets / r.seconds / 1e6;
     const ratio = r.seconds / mine.seconds;
     process.stdout.write(
       r.name.padEnd(46) +
         r.seconds.toFixed(2).padStart(9) +
+        (r.cpu === undefined || Number.isNaN(r.cpu) ? '-' : r.cpu.toFixed(2)).padStart(7) +
         pps.toFixed(3).padStart(12) +
         (megabytes / r.seconds).toFixed(1).padStart(9) +
         `  ${Number.isFinite(ratio) ? ratio.toFixed(2) + '×' : '-'}` +
