@@ -2,14 +2,24 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Direction, L7ProtocolModule, L7Record } from './l7-parser';
 import { ALL_L7_MODULES } from './modules';
+import { err, greeting, handshakeResponse, ok, query, resultSet } from './mysql/fixtures';
 
 /** Requests and responses each parser that says it copies its input is checked with. */
-const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string][]>> = {
+const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | Buffer][]>> = {
   http1: [
     [0, 'GET /a/1?x=2 HTTP/1.1\r\nHost: example\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n'],
     [1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!'],
     [0, 'POST /b HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'],
     [1, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ],
+  mysql: [
+    [1, greeting()],
+    [0, handshakeResponse()],
+    [1, ok(2)],
+    [0, query('SELECT id, name FROM users WHERE id = 1')],
+    [1, resultSet(false)],
+    [0, query('SELECT nope')],
+    [1, err(1, 1054, '42S22', "Unknown column 'nope' in 'field list'")],
   ],
   redis: [
     [0, '*3\r\n$3\r\nSET\r\n$8\r\nuser:123\r\n$5\r\nvalue\r\n'],
@@ -31,7 +41,7 @@ function records(module: L7ProtocolModule, step: number, reuse: boolean): L7Reco
   const out: L7Record[] = [];
   let ts = 1_000;
   for (const [direction, text] of EXCHANGES[module.name] ?? []) {
-    const bytes = Buffer.from(text, 'latin1');
+    const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
     for (let at = 0; at < bytes.length; at += step) {
       const n = Math.min(step, bytes.length - at);
       const piece = reuse ? scratch.subarray(0, n) : Buffer.from(bytes.subarray(at, at + n));

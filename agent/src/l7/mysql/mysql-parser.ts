@@ -83,6 +83,8 @@ export function errorStatus(code: number): ResponseStatus {
 
 export class MysqlParser implements L7Parser {
   readonly protocol = 'mysql' as const;
+  /** The packet readers copy the first bytes of each packet they keep (packets.ts). */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly out: L7Record[] = [];
   private readonly readers: [PacketReader, PacketReader];
