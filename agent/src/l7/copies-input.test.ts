@@ -4,6 +4,10 @@ import { Direction, L7ProtocolModule, L7Record } from './l7-parser';
 import { ALL_L7_MODULES } from './modules';
 import { err, greeting, handshakeResponse, ok, query, resultSet } from './mysql/fixtures';
 
+function hex(text: string): Buffer {
+  return Buffer.from(text.replace(/\s+/g, ''), 'hex');
+}
+
 /** Requests and responses each parser that says it copies its input is checked with. */
 const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | Buffer][]>> = {
   http1: [
@@ -11,6 +15,21 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | B
     [1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!'],
     [0, 'POST /b HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'],
     [1, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ],
+  // MQTT 3.1.1: CONNECT / CONNACK, PUBLISH QoS 1 and 2 with their acknowledgements, SUBSCRIBE, PING.
+  mqtt: [
+    [0, hex('10 0e 0004 4d515454 04 02 003c 0002 6331')],
+    [1, hex('20 02 00 00')],
+    [0, hex('32 09 0003 612f62 000a 6869')],
+    [1, hex('40 02 000a')],
+    [0, hex('34 07 0003 612f62 000b')],
+    [1, hex('50 02 000b')],
+    [0, hex('62 02 000b')],
+    [1, hex('70 02 000b')],
+    [0, hex('82 08 0001 0003 612f23 01')],
+    [1, hex('90 03 0001 80')],
+    [0, hex('c0 00')],
+    [1, hex('d0 00')],
   ],
   mysql: [
     [1, greeting()],

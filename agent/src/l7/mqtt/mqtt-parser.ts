@@ -422,6 +422,8 @@ const RESPONSE_OF: Record<number, number> = {
 
 export class MqttParser implements L7Parser {
   readonly protocol = 'mqtt' as const;
+  /** The framer copies an incomplete message's bytes; decoded packets hold text and numbers. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly maxBuffer: number;
   private readonly sides: [MessageFramer<FixedHeader, MqttPacket>, MessageFramer<FixedHeader, MqttPacket>];
