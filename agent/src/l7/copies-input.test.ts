@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Direction, L7ProtocolModule, L7Record } from './l7-parser';
 import { ALL_L7_MODULES } from './modules';
+import { apiVersionsV3Request, apiVersionsV3Response, fetchV12Request, fetchV12Response, produceV2Request, produceV2Response } from './kafka/fixtures';
 import { err, greeting, handshakeResponse, ok, query, resultSet } from './mysql/fixtures';
 
 function hex(text: string): Buffer {
@@ -15,6 +16,13 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | B
     [1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!'],
     [0, 'POST /b HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'],
     [1, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ],
+  kafka: [
+    [0, apiVersionsV3Request()],
+    [1, apiVersionsV3Response()],
+    [0, Buffer.concat([produceV2Request(), fetchV12Request()])],
+    [1, produceV2Response(7, 3)],
+    [1, fetchV12Response()],
   ],
   // MQTT 3.1.1: CONNECT / CONNACK, PUBLISH QoS 1 and 2 with their acknowledgements, SUBSCRIBE, PING.
   mqtt: [

@@ -95,6 +95,8 @@ function checkRequestLenient(buf: Buffer, o: number): HeaderCheck {
 
 export class KafkaParser implements L7Parser {
   readonly protocol = 'kafka' as const;
+  /** What is left of a segment is copied before feed returns (see feed); records hold text and numbers. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   /** Responses whose correlation id matched no pending request (counted, not logged). */
   orphanResponses = 0;
