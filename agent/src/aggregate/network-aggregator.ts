@@ -212,8 +212,9 @@ function mapLayout(table: TableDef): MapLayout {
     if (op === Tag.Port1) expectColumnType(table, c, 'UInt16');
     else if (op !== Tag.Skip && op !== Tag.Pid0 && op !== Tag.Pid1 && c.type !== 'String') expectColumnType(table, c, 'LowCardinality(String)');
     tagOps.push(op);
-    tagFixedWidth.push(fixedWidth(fileColumnType(c.type)));
-    if (tagFixedWidth[tagFixedWidth.length - 1] === 0 && fileColumnType(c.type) !== 'String') throw new Error(`${table.name}.${c.name}: a tag column must be a String or fixed-width`);
+    const sentAs = fileColumnType(c.type);
+    if (fixedWidth(sentAs) === 0 && sentAs !== 'String') throw new Error(`${table.name}.${c.name}: a tag column must be a String or fixed-width`);
+    tagFixedWidth.push(fixedWidth(sentAs));
     // Flows write a process tag as its default, like a column they do not know.
     tagWidths.push(op === Tag.Skip || op >= Tag.Process0 ? defaultWidth(c.type) : 0);
   }

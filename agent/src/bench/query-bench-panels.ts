@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { StructuredQuery } from '../query/structured-query';
 import { Frame } from '../query/frames';
+import { sqlString } from '../util/sql-string';
 import { APPLICATION_1M } from './query-bench-data';
 
 export interface Panel {
@@ -51,7 +52,7 @@ export interface PanelContext {
   fullLimit: number;
 }
 
-const lit = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+const lit = sqlString;
 
 /**
  * The p-quantile of a histogram (a Map of log2 µs bucket → count) in SQL: the bucket where the

@@ -659,17 +659,14 @@ export class FlowTracker {
       flows.rowSecond[slot] = NO_INTERVAL;
       this.l7Stats.flowsParsed++;
     }
+    // Both sides closed and every byte before their FINs was parsed: the application state ends
+    // now rather than when the flow is forgotten (15 s on, for late retransmissions). Short
+    // connections otherwise kept every parser and buffer alive that long: a replay of 162,000 of
+    // them spent most of its time collecting garbage.
+    const finished = f.active && f.bothFinished;
+    if (finished) f.close(ts);
     this.emitL7(slot, f);
-    if (!f.active) {
-      this.l7Flows.delete(slot);
-      flows.bits[slot] |= Bit.L7Off;
-    } else if (f.bothFinished) {
-      // Both sides closed and every byte before their FINs was parsed: the application state
-      // ends now rather than when the flow is forgotten (15 s on, for late retransmissions).
-      // Short connections otherwise kept every parser and buffer alive that long: a replay of
-      // 162,000 of them spent most of its time collecting garbage.
-      f.close(ts);
-      this.emitL7(slot, f);
+    if (finished || !f.active) {
       this.l7Flows.delete(slot);
       flows.bits[slot] |= Bit.L7Off;
     }

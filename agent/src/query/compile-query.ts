@@ -3,6 +3,7 @@
  * before), values travel as typed `{name:Type}` parameters, and every metric is computed from
  * the stored sums, counts, maxima and histograms at query time (SPEC §2: no stored averages).
  */
+import { sqlString } from '../util/sql-string';
 import { PERCENTILES } from './catalog';
 import { isNumericType, ValidQuery } from './structured-query';
 
@@ -275,7 +276,7 @@ export function compileQuery(q: ValidQuery): CompiledQuery {
 function literal(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(literal).join(', ')}]`;
   if (typeof value === 'number') return String(value);
-  return `'${String(value).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return sqlString(String(value));
 }
 
 /**

@@ -130,12 +130,7 @@ export class BatchWriter implements RowSink {
 
   /** The buffer the next row of the table goes to (a full batch is queued first). */
   rowBuffer(tableName: string): JsonRowBuffer {
-    let batch = this.open.get(tableName);
-    if (batch && this.full(batch)) {
-      this.open.delete(tableName);
-      this.close(batch);
-      batch = undefined;
-    }
+    let batch = this.openBatch(this.open, tableName);
     if (!batch) {
       batch = new JsonBatch(tableByName(tableName));
       this.open.set(tableName, batch);
@@ -145,12 +140,7 @@ export class BatchWriter implements RowSink {
 
   /** The RowBinary buffer the next row of the table goes to (a full batch is queued first). */
   binaryRows(tableName: string): RowBinaryBuffer {
-    let batch = this.openBinary.get(tableName);
-    if (batch && this.full(batch)) {
-      this.openBinary.delete(tableName);
-      this.close(batch);
-      batch = undefined;
-    }
+    let batch = this.openBatch(this.openBinary, tableName);
     if (!batch) {
       // A whole batch's room at once (a batch never grows and copies), reused once inserted.
       batch = new BinaryBatch(tableByName(tableName), this.spare.pop() ?? Buffer.alloc(this.o.binaryBatchBytes + BATCH_SLACK));
@@ -161,12 +151,7 @@ export class BatchWriter implements RowSink {
 
   /** The Native block the next row of the table goes to (a full batch is queued first). */
   nativeBlock(tableName: string): NativeBlock {
-    let batch = this.openNative.get(tableName);
-    if (batch && this.full(batch)) {
-      this.openNative.delete(tableName);
-      this.close(batch);
-      batch = undefined;
-    }
+    let batch = this.openBatch(this.openNative, tableName);
     if (!batch) {
       batch = this.spareNative.get(tableName)?.pop();
       if (batch) this.spareNativeCount--;
@@ -175,6 +160,15 @@ export class BatchWriter implements RowSink {
       this.openNative.set(tableName, batch);
     }
     return batch;
+  }
+
+  /** The table's open batch of one format, or none when there is none or it was full (then queued). */
+  private openBatch<B extends Batch>(open: Map<string, B>, tableName: string): B | undefined {
+    const batch = open.get(tableName);
+    if (!batch || !this.full(batch)) return batch;
+    open.delete(tableName);
+    this.close(batch);
+    return undefined;
   }
 
   /** Keeps the buffer of a batch the store is done with, zeroed, for the next batch. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 // Before chdb: sets up its allocator (see the module).
 import './chdb-allocator';
 import { Session } from 'chdb';
+import { sqlString } from '../util/sql-string';
 import { fileColumnType } from './native-block';
 import { InsertFormat, Store } from './store';
 import { TableDef } from './tables';
@@ -72,7 +73,7 @@ export class ChdbStore implements Store {
     try {
       await file.write(Buffer.isBuffer(data) ? [data] : (data as Buffer[]));
       await this.session.queryAsync(
-        `INSERT INTO ${table.database}.${table.name} (${columns}) SELECT ${columns} FROM file('${quote(file.path)}', '${format}', '${quote(structure)}') ` +
+        `INSERT INTO ${table.database}.${table.name} (${columns}) SELECT ${columns} FROM file(${sqlString(file.path)}, '${format}', ${sqlString(structure)}) ` +
           'SETTINGS input_format_parallel_parsing = 0, optimize_on_insert = 0',
         { format: 'Null' },
       );
@@ -130,9 +131,4 @@ class StagingFile {
     await this.handle?.close();
     this.handle = undefined;
   }
-}
-
-/** A ClickHouse single-quoted string literal body. */
-function quote(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
 }

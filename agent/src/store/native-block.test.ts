@@ -84,7 +84,8 @@ test('a block is byte for byte what ClickHouse writes as Native for the same row
   const dir = mkdtempSync(join(tmpdir(), 'metaflow-native-'));
   try {
     const structure = TABLE.columns.map((c) => `${c.name} ${fileColumnType(c.type)}`).join(', ');
-    // Room for 16 rows at first: 300 rows make every column grow several times.
+    // Room for 16 bytes of rows, so the least a block starts with (16 rows): 300 rows make every
+    // column grow several times.
     const block = new NativeBlock(TABLE, 16);
     for (const count of [300, 7, 1]) {
       const rows = sampleRows(count);

@@ -1,4 +1,4 @@
-import { encodeString, fixedWidth, putU64, putVarint, readFixed, readVarint } from './row-binary';
+import { encodeString, fixedWidth, grownZeroed, isEmptyValue, putU64, putVarint, readFixed, readString, readVarint } from './row-binary';
 import { Column, mergeFunction, TableDef } from './tables';
 
 /** How a column's values lie in a Native block. */
@@ -107,7 +107,7 @@ export class NativeBlock {
   /** Room for `bytes` more bytes in String column `c`; returns where they go in `data[c]`. */
   stringRoom(c: number, bytes: number): number {
     const at = this.used[c];
-    if (at + bytes > this.data[c].length) this.data[c] = grown(this.data[c], at + bytes);
+    if (at + bytes > this.data[c].length) this.data[c] = grownZeroed(this.data[c], at, at + bytes);
     return at;
   }
 
@@ -136,8 +136,8 @@ export class NativeBlock {
   mapEntry(c: number, key: number, value: number): void {
     const n = this.used[c];
     if (n === this.mapKeys[c].length) {
-      this.mapKeys[c] = grown(this.mapKeys[c], n + 1);
-      this.mapValues[c] = grown(this.mapValues[c], (n + 1) * 8);
+      this.mapKeys[c] = grownZeroed(this.mapKeys[c], n, n + 64);
+      this.mapValues[c] = grownZeroed(this.mapValues[c], n * 8, (n + 64) * 8);
     }
     this.mapKeys[c][n] = key;
     putU64(this.mapValues[c], n * 8, value);
@@ -193,16 +193,12 @@ export class NativeBlock {
   private growRows(): void {
     this.capacity *= 2;
     for (let c = 0; c < this.kind.length; c++) {
-      if (this.kind[c] !== ColumnKind.String) this.data[c] = grown(this.data[c], this.capacity * (this.kind[c] === ColumnKind.Fixed ? this.width[c] : 8));
+      if (this.kind[c] === ColumnKind.String) continue;
+      // A Map column's per-row values are its end offsets, 8 bytes each.
+      const width = this.kind[c] === ColumnKind.Fixed ? this.width[c] : 8;
+      this.data[c] = grownZeroed(this.data[c], this.rows * width, this.capacity * width);
     }
   }
-}
-
-/** A zeroed copy of `b` with room for at least `bytes`. */
-function grown(b: Buffer, bytes: number): Buffer {
-  const bigger = Buffer.alloc(Math.max(b.length * 2, bytes, 64));
-  b.copy(bigger);
-  return bigger;
 }
 
 /**
@@ -235,8 +231,7 @@ export function decodeNative(table: TableDef, data: Buffer): Record<string, unkn
       if (name !== c.name || type !== fileColumnType(c.type)) throw new Error(`${table.name}: Native column ${i} is ${name} ${type}, expected ${c.name} ${c.type}`);
       const values = readColumn(c, type, data, r, count);
       values.forEach((v, row) => {
-        const empty = v === 0 || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
-        if (!(metric[i] && empty)) block[row][c.name] = v;
+        if (!(metric[i] && isEmptyValue(v))) block[row][c.name] = v;
       });
     });
     rows.push(...block);
@@ -274,11 +269,4 @@ function readColumn(column: Column, type: string, b: Buffer, r: { at: number }, 
     return out;
   }
   throw new Error(`cannot decode Native column ${column.name} of type ${type}`);
-}
-
-function readString(b: Buffer, r: { at: number }): string {
-  const n = readVarint(b, r);
-  const s = b.toString('utf8', r.at, r.at + n);
-  r.at += n;
-  return s;
 }

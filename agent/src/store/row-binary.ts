@@ -57,10 +57,15 @@ export class RowBinaryBuffer {
   }
 
   private grow(extra: number): void {
-    const bigger = Buffer.alloc(Math.max(this.data.length * 2, this.size + extra + 1024));
-    this.data.copy(bigger, 0, 0, this.size);
-    this.data = bigger;
+    this.data = grownZeroed(this.data, this.size, this.size + extra + 1024);
   }
+}
+
+/** A zeroed buffer twice `b`'s size, or `needed` bytes if more, holding `b`'s first `keep` bytes. */
+export function grownZeroed(b: Buffer, keep: number, needed: number): Buffer {
+  const bigger = Buffer.alloc(Math.max(b.length * 2, needed));
+  b.copy(bigger, 0, 0, keep);
+  return bigger;
 }
 
 // ---------------------------------------------------------------- writers (return the next offset)
@@ -356,8 +361,7 @@ export function decodeRowBinary(table: TableDef, data: Uint8Array): Record<strin
     const row: Record<string, unknown> = {};
     table.columns.forEach((c, i) => {
       const v = readValue(c, c.type, b, r);
-      const empty = v === 0 || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
-      if (!(metric[i] && empty)) row[c.name] = v;
+      if (!(metric[i] && isEmptyValue(v))) row[c.name] = v;
     });
     rows.push(row);
   }
@@ -370,12 +374,7 @@ function readValue(column: Column, type: string, b: Buffer, r: { at: number }): 
     r.at += width;
     return readFixed(type, b, r.at - width);
   }
-  if (type === 'String' || type.startsWith('LowCardinality(')) {
-    const n = readVarint(b, r);
-    const s = b.toString('utf8', r.at, r.at + n);
-    r.at += n;
-    return s;
-  }
+  if (type === 'String' || type.startsWith('LowCardinality(')) return readString(b, r);
   const map = /^Map\((.+), (.+)\)$/.exec(type);
   if (map) {
     const out: Record<string, unknown> = {};
@@ -387,6 +386,19 @@ function readValue(column: Column, type: string, b: Buffer, r: { at: number }): 
     return out;
   }
   throw new Error(`cannot decode RowBinary column ${column.name} of type ${type}`);
+}
+
+/** 0 or an empty map: what a metric column holding nothing decodes to (left out of decoded rows). */
+export function isEmptyValue(v: unknown): boolean {
+  return v === 0 || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
+}
+
+/** A String value: its LEB128 length, then its UTF-8 bytes. */
+export function readString(b: Buffer, r: { at: number }): string {
+  const n = readVarint(b, r);
+  const s = b.toString('utf8', r.at, r.at + n);
+  r.at += n;
+  return s;
 }
 
 /** A fixed-width value as `decodeRowBinary` gives it: a number, DateTime64(6) as `seconds.micros` text. */

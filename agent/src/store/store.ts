@@ -1,4 +1,5 @@
 import { TableDef } from './tables';
+import { sqlString } from '../util/sql-string';
 import { bootstrapStatements, MIGRATIONS, SchemaOptions } from './schema';
 
 /**
@@ -46,7 +47,7 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
     store,
     pending.flatMap((m) => [
       ...m.statements(options),
-      `INSERT INTO flow_metrics.schema_migrations (version, description) VALUES (${m.version}, '${m.description.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}')`,
+      `INSERT INTO flow_metrics.schema_migrations (version, description) VALUES (${m.version}, ${sqlString(m.description)})`,
     ]),
   );
   return pending.map((m) => m.version);
