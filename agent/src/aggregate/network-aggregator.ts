@@ -164,8 +164,6 @@ interface MapLayout {
   tagOps: Int32Array;
   /** Bytes a `Skip` tag takes. */
   tagWidths: Int32Array;
-  /** Bytes of a fixed-width tag column (the port, pids); 0 for a String. */
-  tagFixedWidth: Int32Array;
   /** Per value column: its slab offset, and whether it is a histogram (else a UInt64 metric). */
   valueOffset: Int32Array;
   valueIsHistogram: Uint8Array;
@@ -177,7 +175,6 @@ function mapLayout(table: TableDef): MapLayout {
   expectColumnType(table, cols[0], 'DateTime');
   const tagOps: number[] = [];
   const tagWidths: number[] = [];
-  const tagFixedWidth: number[] = [];
   const valueOffset: number[] = [];
   const valueIsHistogram: number[] = [];
   const metricIndex = new Map(NETWORK_METRICS.map((m, i) => [m.name, i]));
@@ -214,14 +211,12 @@ function mapLayout(table: TableDef): MapLayout {
     tagOps.push(op);
     const sentAs = fileColumnType(c.type);
     if (fixedWidth(sentAs) === 0 && sentAs !== 'String') throw new Error(`${table.name}.${c.name}: a tag column must be a String or fixed-width`);
-    tagFixedWidth.push(fixedWidth(sentAs));
     // Flows write a process tag as its default, like a column they do not know.
     tagWidths.push(op === Tag.Skip || op >= Tag.Process0 ? defaultWidth(c.type) : 0);
   }
   return {
     tagOps: Int32Array.from(tagOps),
     tagWidths: Int32Array.from(tagWidths),
-    tagFixedWidth: Int32Array.from(tagFixedWidth),
     valueOffset: Int32Array.from(valueOffset),
     valueIsHistogram: Uint8Array.from(valueIsHistogram),
   };
@@ -369,8 +364,8 @@ export class NetworkAggregator {
    * as RowBinary values, split here into their columns), then the metrics and histograms.
    */
   private emit(table: string, time: number, rows: IntervalRows): void {
-    const { tagFixedWidth, valueOffset, valueIsHistogram } = MAP_LAYOUT;
-    const tagCount = tagFixedWidth.length;
+    const { tagOps, valueOffset, valueIsHistogram } = MAP_LAYOUT;
+    const tagCount = tagOps.length;
     const values = valueOffset.length;
     const slab = rows.slab;
     const tags = rows.tags;
@@ -379,32 +374,7 @@ export class NetworkAggregator {
       const b = this.sink.nativeBlock(table);
       const row = b.beginRow();
       putU32(b.data[0], row * 4, seconds);
-      let t = rows.tagStart[r];
-      for (let i = 0; i < tagCount; i++) {
-        const c = 1 + i;
-        const width = tagFixedWidth[i];
-        if (width > 0) {
-          const d = b.data[c];
-          const at = row * width;
-          for (let k = 0; k < width; k++) d[at + k] = tags[t + k];
-          t += width;
-          continue;
-        }
-        // A String: its LEB128 length, then its bytes, copied as they are.
-        let p = t;
-        let n = 0;
-        for (let shift = 0; ; shift += 7) {
-          const byte = tags[p++];
-          n += (byte & 0x7f) * 2 ** shift;
-          if (byte < 0x80) break;
-        }
-        const len = p - t + n;
-        const at = b.stringRoom(c, len);
-        const d = b.data[c];
-        for (let k = 0; k < len; k++) d[at + k] = tags[t + k];
-        b.stringEnd(c, at + len);
-        t += len;
-      }
+      b.putRowBinaryRun(1, tagCount, tags, rows.tagStart[r]);
       const base = r * ROW_WIDTH;
       const first = 1 + tagCount;
       for (let v = 0; v < values; v++) {

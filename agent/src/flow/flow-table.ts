@@ -278,16 +278,22 @@ export class FlowTable {
     this.rowSecond[slot] = NO_INTERVAL;
   }
 
-  /** Records `tsUs` in a mark column (see firstSynMark). */
-  setMark(column: Uint32Array, slot: number, tsUs: number): void {
-    const offset = tsUs - this.startUs[slot] + 1;
+  /**
+   * Records a time in a mark column (see firstSynMark), given as µs since the flow's start:
+   * a small number, where a time since the epoch would be boxed by every call that V8 does not inline.
+   */
+  setMark(column: Uint32Array, slot: number, sinceStartUs: number): void {
+    const offset = sinceStartUs + 1;
     column[slot] = offset > 0 && offset < 0xffffffff ? offset : 0;
   }
 
-  /** The time a mark column holds, in µs since the epoch, or 0 when none was recorded. */
-  mark(column: Uint32Array, slot: number): number {
+  /**
+   * µs from a mark column's time to `sinceStartUs` (µs since the flow's start), or from the
+   * epoch when no mark was recorded.
+   */
+  sinceMark(column: Uint32Array, slot: number, sinceStartUs: number): number {
     const m = column[slot];
-    return m === 0 ? 0 : this.startUs[slot] + m - 1;
+    return m === 0 ? this.startUs[slot] + sinceStartUs : sinceStartUs - (m - 1);
   }
 
   meterAdd(slot: number, metric: number, value: number): void {

@@ -12,7 +12,7 @@ import { METER_NARROW_WIDTH, METER_WIDE_WIDTH, METERED_METRICS, NARROW_AT, WIDE_
 import { FlowTable, flowHash, HOLES_PER_DIRECTION, NO_INTERVAL, TIMEOUT_CLASS_COUNT, TimeoutClass } from './flow-table';
 import { L4_FLOW_LOG } from '../store/tables';
 import { ColumnKind } from '../store/native-block';
-import { columnOp, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putDecimalText, putI64, putSecondsOfMicros, putU16, putU64, putU8 } from '../store/row-binary';
+import { columnOp, encodeString, expectColumnType, MAX_ADDRESS_TEXT, putAddressText, putDecimalText, putU16, putU8 } from '../store/row-binary';
 import { LocalAddresses, ObservationPoints, TAP_SIDES } from './tap-side';
 
 export interface FlowTimeouts {
@@ -171,6 +171,9 @@ export class FlowTracker {
     // Capture clocks can step back a little (several interfaces, reordering): time never does here.
     if (ts < this.nowUs) ts = this.nowUs;
     if (ts >= this.nextSecondUs) this.advance(ts);
+    // The packet's time reaches the methods below through this field, not as an argument: a
+    // capture time is beyond a small integer, and passing one to a method V8 does not inline
+    // boxes it, one allocation per call.
     this.nowUs = ts;
     loadAddress(p, true, this.src);
     loadAddress(p, false, this.dst);
@@ -186,14 +189,14 @@ export class FlowTracker {
     }
     let side = flows.foundSide;
     if (slot < 0) {
-      slot = this.createFlow(hash, p, ts);
+      slot = this.createFlow(hash, p);
       side = flows.sideOf(slot, this.src, p.srcPort, this.dst, p.dstPort);
     }
     flows.lastUs[slot] = ts;
-    if (proto === IpProto.TCP) side = this.tcp(slot, side, p, ts);
+    if (proto === IpProto.TCP) side = this.tcp(slot, side, p);
     const rowBase = this.aggregator.rowBase(flows, slot);
     this.countPacket(slot, side, rowBase, p);
-    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payloadEnd > p.payloadStart || p.tcpFlags & (TcpFlag.SYN | TcpFlag.FIN))) this.l7Packet(slot, side, p, ts);
+    if (this.inference && !(flows.bits[slot] & Bit.L7Off) && (p.payloadEnd > p.payloadStart || p.tcpFlags & (TcpFlag.SYN | TcpFlag.FIN))) this.l7Packet(slot, side, p);
     this.noteMinute(slot);
     flows.touch(slot, this.timeoutClassOf(slot));
   }
@@ -275,7 +278,8 @@ export class FlowTracker {
     this.minuteFlowIds.push(this.flows.serial[slot]);
   }
 
-  private createFlow(hash: number, p: DecodedPacket, ts: number): number {
+  private createFlow(hash: number, p: DecodedPacket): number {
+    const ts = this.nowUs;
     const flows = this.flows;
     if (flows.isFull) this.evictOldest();
     let clientIsSrc = true;
@@ -363,8 +367,9 @@ export class FlowTracker {
   }
 
   /** TCP analysis of one segment; returns the sender's side (which a SYN or SYN-ACK may swap). */
-  private tcp(slot: number, side: number, p: DecodedPacket, ts: number): number {
+  private tcp(slot: number, side: number, p: DecodedPacket): number {
     const flows = this.flows;
+    const sinceStart = this.nowUs - flows.startUs[slot];
     const flags = p.tcpFlags;
     const syn = (flags & TcpFlag.SYN) !== 0;
     const ack = (flags & TcpFlag.ACK) !== 0;
@@ -388,8 +393,8 @@ export class FlowTracker {
           this.add(slot, row, NM.retrans_syn, 1);
           this.options.onSegmentVerdict?.('syn_retransmission');
         }
-        if (flows.firstSynMark[slot] === 0) flows.setMark(flows.firstSynMark, slot, ts);
-        flows.setMark(flows.lastSynMark, slot, ts);
+        if (flows.firstSynMark[slot] === 0) flows.setMark(flows.firstSynMark, slot, sinceStart);
+        flows.setMark(flows.lastSynMark, slot, sinceStart);
         flows.clientIsn[slot] = p.seq;
         if (flows.synCount[slot] < 255) flows.synCount[slot]++;
       } else {
@@ -404,10 +409,10 @@ export class FlowTracker {
           this.add(slot, row, NM.retrans_synack, 1);
           this.options.onSegmentVerdict?.('synack_retransmission');
         } else if (flows.synAckCount[slot] === 0 && flows.lastSynMark[slot] > 0) {
-          this.delay(slot, row, NM.rtt_server_sum, ts - flows.mark(flows.lastSynMark, slot), -1);
+          this.delay(slot, row, NM.rtt_server_sum, flows.sinceMark(flows.lastSynMark, slot, sinceStart), -1);
         }
         // RTT legs start at the first SYN-ACK: a repeated one means the first went unanswered.
-        if (flows.synAckCount[slot] === 0) flows.setMark(flows.firstSynAckMark, slot, ts);
+        if (flows.synAckCount[slot] === 0) flows.setMark(flows.firstSynAckMark, slot, sinceStart);
         flows.serverIsn[slot] = p.seq;
         if (flows.synAckCount[slot] < 255) flows.synAckCount[slot]++;
       }
@@ -430,8 +435,8 @@ export class FlowTracker {
     // The client's first ACK after the SYN-ACK completes the handshake.
     if (ack && !syn && side === 0 && flows.synAckCount[slot] > 0 && !(flows.bits[slot] & Bit.HandshakeAck)) {
       flows.bits[slot] |= Bit.HandshakeAck | Bit.Established;
-      if (flows.firstSynMark[slot] > 0) this.delay(slot, row, NM.rtt_sum, ts - flows.mark(flows.firstSynMark, slot), HISTOGRAM_OFFSET.rtt);
-      this.delay(slot, row, NM.rtt_client_sum, ts - flows.mark(flows.firstSynAckMark, slot), -1);
+      if (flows.firstSynMark[slot] > 0) this.delay(slot, row, NM.rtt_sum, flows.sinceMark(flows.firstSynMark, slot, sinceStart), HISTOGRAM_OFFSET.rtt);
+      this.delay(slot, row, NM.rtt_client_sum, flows.sinceMark(flows.firstSynAckMark, slot, sinceStart), -1);
     }
     if (!syn) {
       const fin = (flags & TcpFlag.FIN) !== 0;
@@ -459,8 +464,8 @@ export class FlowTracker {
         this.add(slot, row, NM.zero_win_tx + side, 1);
         this.options.onSegmentVerdict?.('zero_window');
       }
-      if (p.l4PayloadLen > 0 && (kind === SegmentKind.New || kind === SegmentKind.OutOfOrder)) this.dataDelays(slot, side, row, p, ts);
-      else if (ack && p.l4PayloadLen === 0 && !fin && !(flags & TcpFlag.RST)) this.pureAck(slot, side, row, p.ack, ts);
+      if (p.l4PayloadLen > 0 && (kind === SegmentKind.New || kind === SegmentKind.OutOfOrder)) this.dataDelays(slot, side, row, p);
+      else if (ack && p.l4PayloadLen === 0 && !fin && !(flags & TcpFlag.RST)) this.pureAck(slot, side, row, p.ack);
     }
     return side;
   }
@@ -538,7 +543,8 @@ export class FlowTracker {
   }
 
   /** ART, CIT and the start of an SRT measurement, from a segment carrying new data. */
-  private dataDelays(slot: number, side: number, row: number, p: DecodedPacket, ts: number): void {
+  private dataDelays(slot: number, side: number, row: number, p: DecodedPacket): void {
+    const ts = this.nowUs;
     const flows = this.flows;
     if (side === 0) {
       if (!(flows.bits[slot] & Bit.AwaitingResponse)) {
@@ -564,7 +570,8 @@ export class FlowTracker {
   }
 
   /** SRT: a pure ACK acknowledging the other side's oldest unacknowledged data. */
-  private pureAck(slot: number, side: number, row: number, ackNo: number, ts: number): void {
+  private pureAck(slot: number, side: number, row: number, ackNo: number): void {
+    const ts = this.nowUs;
     const flows = this.flows;
     const o = slot * 2 + (1 - side);
     if (flows.ackPendingUs[o] > 0 && ((ackNo - flows.ackPendingSeq[o]) | 0) >= 0) {
@@ -629,7 +636,8 @@ export class FlowTracker {
   }
 
   /** Hands a packet's payload to the flow's application layer, creating it on first payload. */
-  private l7Packet(slot: number, side: number, p: DecodedPacket, ts: number): void {
+  private l7Packet(slot: number, side: number, p: DecodedPacket): void {
+    const ts = this.nowUs;
     const flows = this.flows;
     const tcp = flows.proto[slot] === IpProto.TCP;
     let f = this.l7Flows.get(slot);
@@ -782,12 +790,12 @@ export class FlowTracker {
     const b = this.sink.nativeBlock('l4_flow_log');
     const row = b.beginRow();
     const data = b.data;
-    const { ops, args, runs, column, meterOffset, meterIsWide } = FLOW_LOG_LAYOUT;
+    const { ops, args, runs, column } = FLOW_LOG_LAYOUT;
     for (let i = 0; i < ops.length; i++) {
       const c = column[i];
       switch (ops[i]) {
         case LogColumn.Time:
-          putSecondsOfMicros(data[c], row * 4, end);
+          b.words[c][row] = Math.max(0, Math.floor(end / 1_000_000));
           break;
         case LogColumn.TapSide:
           b.putEncoded(c, TAP_SIDE_BYTES[flows.tapSide[slot]]);
@@ -805,8 +813,18 @@ export class FlowTracker {
           b.putEncoded(c, L7_PROTOCOL_BYTES[flows.l7Protocol[slot]]);
           break;
         case LogColumn.FlowId:
-          putU64(data[c], row * 8, this.runIdHigh + flows.serial[slot]);
+        case LogColumn.StartTime:
+        case LogColumn.EndTime:
+        case LogColumn.Duration: {
+          // Stored as words here (see NativeBlock.words), not handed to a helper.
+          const op = ops[i];
+          const v = op === LogColumn.FlowId ? this.runIdHigh + flows.serial[slot] : op === LogColumn.StartTime ? start : op === LogColumn.EndTime ? end : end - start;
+          const w = b.words[c];
+          const low = v >>> 0;
+          w[row * 2] = low;
+          w[row * 2 + 1] = Math.floor((v - low) / 4294967296);
           break;
+        }
         case LogColumn.Ip0:
         case LogColumn.Service0: {
           const at = b.stringRoom(c, 1 + MAX_ADDRESS_TEXT);
@@ -838,15 +856,6 @@ export class FlowTracker {
         case LogColumn.Vlan:
           putU16(data[c], row * 2, flows.vlan[slot]);
           break;
-        case LogColumn.StartTime:
-          putI64(data[c], row * 8, start);
-          break;
-        case LogColumn.EndTime:
-          putI64(data[c], row * 8, end);
-          break;
-        case LogColumn.Duration:
-          putU64(data[c], row * 8, end - start);
-          break;
         case LogColumn.DirectionScore:
           putU8(data[c], row, flows.directionScore[slot]);
           break;
@@ -856,19 +865,9 @@ export class FlowTracker {
         case LogColumn.TcpFlags1:
           putU8(data[c], row, flows.flagsSeen[slot * 2 + 1]);
           break;
-        case LogColumn.Meters: {
-          // A run of metric columns, one after another: UInt64 each, written when not 0.
-          const wide = flows.meterWide;
-          const narrow = flows.meterNarrow;
-          const w = slot * METER_WIDE_WIDTH;
-          const n = slot * METER_NARROW_WIDTH;
-          for (let k = args[i], last = k + runs[i], col = c; k < last; k++, col++) {
-            const offset = meterOffset[k];
-            const value = meterIsWide[k] === 1 ? wide[w + offset] : narrow[n + offset];
-            if (value !== 0) putU64(data[col], row * 8, value);
-          }
+        case LogColumn.Meters:
+          putMeterRun(b.words, row, c, args[i], runs[i], flows, slot);
           break;
-        }
         case LogColumn.CloseType:
           b.putEncoded(c, CLOSE_TYPE_BYTES[closeType]);
           break;
@@ -1046,6 +1045,29 @@ function flowLogLayout(): { ops: Int32Array; args: Int32Array; runs: Int32Array;
 }
 
 const FLOW_LOG_LAYOUT = flowLogLayout();
+
+/**
+ * A run of the flow log's metric columns, one after another: UInt64 each, written when not 0,
+ * as words (see NativeBlock.words): through `putU64`, every value beyond a small integer took a
+ * heap box on the way (half a kilobyte of garbage per flow log row).
+ */
+function putMeterRun(words: Uint32Array[], row: number, firstColumn: number, first: number, count: number, flows: FlowTable, slot: number): void {
+  const { meterOffset, meterIsWide } = FLOW_LOG_LAYOUT;
+  const wide = flows.meterWide;
+  const narrow = flows.meterNarrow;
+  const wideAt = slot * METER_WIDE_WIDTH;
+  const narrowAt = slot * METER_NARROW_WIDTH;
+  for (let k = first, last = first + count, col = firstColumn; k < last; k++, col++) {
+    const offset = meterOffset[k];
+    const value = meterIsWide[k] === 1 ? wide[wideAt + offset] : narrow[narrowAt + offset];
+    if (value === 0) continue;
+    // Meters hold whole numbers below 2^53.
+    const low = value >>> 0;
+    const column = words[col];
+    column[row * 2] = low;
+    column[row * 2 + 1] = (value - low) / 4294967296;
+  }
+}
 const TAP_SIDE_BYTES = TAP_SIDES.map(encodeString);
 const PACKET_BYTES = encodeString('packet');
 const TCP_BYTES = encodeString('tcp');

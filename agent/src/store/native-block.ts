@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import { encodeString, fixedWidth, grownZeroed, isEmptyValue, putU64, putVarint, readFixed, readString, readVarint } from './row-binary';
 import { Column, mergeFunction, TableDef } from './tables';
 
@@ -36,6 +37,12 @@ export class NativeBlock {
    * may replace it.
    */
   readonly data: Buffer[];
+  /**
+   * Per fixed-width column of 4 or 8 bytes: its values as 32-bit words (a view of `data[c]`),
+   * so a writer stores a UInt64 as two words, in its own code: a call with a number beyond a
+   * small integer boxes it, and inside a row writer's loop V8 did so on every iteration.
+   */
+  readonly words: Uint32Array[];
   /** Per String column the bytes used; per Map column the entries. */
   readonly used: Int32Array;
   /** Per Map column: keys (UInt8) and values (UInt64) of every entry. */
@@ -58,6 +65,7 @@ export class NativeBlock {
     this.width = new Int32Array(n);
     this.used = new Int32Array(n);
     this.data = [];
+    this.words = [];
     this.mapKeys = [];
     this.mapValues = [];
     this.headers = [];
@@ -82,6 +90,7 @@ export class NativeBlock {
       } else {
         throw new Error(`${table.name}.${c.name}: no Native writer for column type ${c.type}`);
       }
+      this.words.push(wordsOf(this.data[i], this.kind[i] === ColumnKind.Fixed ? width : 0));
       this.mapKeys.push(Buffer.alloc(this.kind[i] === ColumnKind.Map ? 256 : 0));
       this.mapValues.push(Buffer.alloc(this.kind[i] === ColumnKind.Map ? 256 * 8 : 0));
     });
@@ -130,6 +139,41 @@ export class NativeBlock {
   /** The empty string, a String column's default: one zero byte, already there. */
   putEmpty(c: number): void {
     this.stringEnd(c, this.stringRoom(c, 1) + 1);
+  }
+
+  /**
+   * The columns `first` … `first + count - 1` (fixed-width or String) of the current row from
+   * their RowBinary bytes at `src[from…]` (tags encoded once and kept, split here into their
+   * columns); returns where they end in `src`.
+   */
+  putRowBinaryRun(first: number, count: number, src: Uint8Array, from: number): number {
+    const row = this.rows;
+    let t = from;
+    for (let c = first; c < first + count; c++) {
+      const width = this.width[c];
+      if (width > 0) {
+        const d = this.data[c];
+        const at = row * width;
+        for (let k = 0; k < width; k++) d[at + k] = src[t + k];
+        t += width;
+        continue;
+      }
+      // A String: its LEB128 length, then its bytes, copied as they are.
+      let p = t;
+      let n = 0;
+      for (let shift = 0; ; shift += 7) {
+        const byte = src[p++];
+        n += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) break;
+      }
+      const len = p - t + n;
+      const at = this.stringRoom(c, len);
+      const d = this.data[c];
+      for (let k = 0; k < len; k++) d[at + k] = src[t + k];
+      this.stringEnd(c, at + len);
+      t += len;
+    }
+    return t;
   }
 
   /** Adds an entry to the Map value of the current row of column `c`. */
@@ -197,9 +241,20 @@ export class NativeBlock {
       // A Map column's per-row values are its end offsets, 8 bytes each.
       const width = this.kind[c] === ColumnKind.Fixed ? this.width[c] : 8;
       this.data[c] = grownZeroed(this.data[c], this.rows * width, this.capacity * width);
+      this.words[c] = wordsOf(this.data[c], this.kind[c] === ColumnKind.Fixed ? width : 0);
     }
   }
 }
+
+if (endianness() !== 'LE') throw new Error('Native blocks are written as little-endian 32-bit words: a big-endian machine is not supported');
+
+/** A column's 32-bit words (see `words`): for 4- and 8-byte values, else none. */
+function wordsOf(data: Buffer, width: number): Uint32Array {
+  // Buffer.alloc never hands out a slice of the shared pool: the offset is 0, aligned.
+  return width === 4 || width === 8 ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2) : EMPTY_WORDS;
+}
+
+const EMPTY_WORDS = new Uint32Array(0);
 
 /**
  * The type a column is sent as: LowCardinality(String) as String. ClickHouse's LowCardinality
