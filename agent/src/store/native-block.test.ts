@@ -49,16 +49,24 @@ interface TestRow {
   hist: [number, number][];
 }
 
-/** Writes rows the way the pipeline's writers do: fixed-width values at the row, the rest appended. */
+/**
+ * Writes rows the way the pipeline's writers do: fixed-width values at the row (as bytes or as
+ * 32-bit words, alternately), the rest appended.
+ */
 function write(block: NativeBlock, rows: TestRow[]): void {
   for (const r of rows) {
     const row = block.beginRow();
-    block.data[0].writeUInt32LE(r.time, row * 4);
+    if (row % 2 === 0) block.data[0].writeUInt32LE(r.time, row * 4);
+    else block.words[0][row] = r.time;
     block.putEncoded(1, encodeString(r.tag));
     putU16(block.data[2], row * 2, r.port);
     if (r.text === '') block.putEmpty(3);
     else block.putEncoded(3, encodeString(r.text));
-    putU64(block.data[4], row * 8, r.bytes);
+    if (row % 2 === 0) putU64(block.data[4], row * 8, r.bytes);
+    else {
+      block.words[4][row * 2] = r.bytes >>> 0;
+      block.words[4][row * 2 + 1] = Math.floor(r.bytes / 2 ** 32);
+    }
     for (const [k, v] of r.hist) block.mapEntry(5, k, v);
     block.mapEnd(5, row);
     block.endRow();
@@ -79,7 +87,7 @@ function sampleRows(n: number): TestRow[] {
   }));
 }
 
-test('a block is byte for byte what ClickHouse writes as Native for the same rows, also after growing and reuse', async () => {
+test('a block is byte for byte what ClickHouse writes as Native for the same rows, values written as bytes or words, also after growing and reuse', async () => {
   const session = new Session();
   const dir = mkdtempSync(join(tmpdir(), 'metaflow-native-'));
   try {
