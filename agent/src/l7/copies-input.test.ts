@@ -9,6 +9,12 @@ function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
 }
 
+/** A DNS message with its TCP length prefix. */
+function dnsTcp(message: string): Buffer {
+  const m = hex(message);
+  return Buffer.concat([Buffer.from([m.length >> 8, m.length & 0xff]), m]);
+}
+
 /** Requests and responses each parser that says it copies its input is checked with. */
 const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | Buffer][]>> = {
   http1: [
@@ -47,6 +53,15 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | B
     [1, resultSet(false)],
     [0, query('SELECT nope')],
     [1, err(1, 1054, '42S22', "Unknown column 'nope' in 'field list'")],
+  ],
+  // DNS over TCP (RFC 7766: a two-byte length before each message): an A query answered, an
+  // AAAA query answered NXDOMAIN with an SOA, the two queries of a pipelined segment.
+  dns: [
+    [0, dnsTcp('1234 0100 0001 0000 0000 0000 07 6578616d706c65 03 636f6d 00 0001 0001')],
+    [1, dnsTcp('1234 8180 0001 0001 0000 0000 07 6578616d706c65 03 636f6d 00 0001 0001 c00c 0001 0001 0000012c 0004 5db8d822')],
+    [0, Buffer.concat([dnsTcp('1235 0100 0001 0000 0000 0000 07 6578616d706c65 03 636f6d 00 001c 0001'), dnsTcp('1236 0100 0001 0000 0000 0000 03 777777 00 000f 0001')])],
+    [1, dnsTcp('1235 8183 0001 0000 0001 0000 07 6578616d706c65 03 636f6d 00 001c 0001 c00c 0006 0001 00000e10 0016 02 6e73 c00c 02 686d c00c 00000001 00000002 00000003 00000004 00000005')],
+    [1, dnsTcp('1236 8182 0001 0000 0000 0000 03 777777 00 000f 0001')],
   ],
   redis: [
     [0, '*3\r\n$3\r\nSET\r\n$8\r\nuser:123\r\n$5\r\nvalue\r\n'],

@@ -81,6 +81,8 @@ function tcpFrameStart(b: Buffer, off: number): boolean {
 
 class DnsParser implements L7Parser {
   readonly protocol = 'dns' as const;
+  /** A datagram is parsed in place; a TCP stream's unfinished message is copied; messages keep only text and numbers. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private transport: Transport | undefined;
   private readonly sides: [Side, Side] = [
