@@ -4,6 +4,7 @@ import { Direction, L7ProtocolModule, L7Record } from './l7-parser';
 import { ALL_L7_MODULES } from './modules';
 import { apiVersionsV3Request, apiVersionsV3Response, fetchV12Request, fetchV12Response, produceV2Request, produceV2Response } from './kafka/fixtures';
 import { err, greeting, handshakeResponse, ok, query, resultSet } from './mysql/fixtures';
+import { block, frame, PREFACE_BYTES, SETTINGS_EMPTY } from './http2/test-frames';
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -15,8 +16,17 @@ function dnsTcp(message: string): Buffer {
   return Buffer.concat([Buffer.from([m.length >> 8, m.length & 0xff]), m]);
 }
 
+type Exchange = [Direction, string | Buffer][];
+
+/** An HTTP/2 header block split over HEADERS (padded, with a priority) and two CONTINUATION frames. */
+function http2SplitHeaders(): Buffer {
+  const blk = block([[':method', 'PUT'], [':scheme', 'http'], [':path', '/c/1'], [':authority', 'x'], ['x-request-id', 'rid-1']], { huffman: true });
+  const padded = Buffer.concat([Buffer.from([3]), Buffer.from('8000000310', 'hex'), blk.subarray(0, 5), Buffer.alloc(3)]);
+  return Buffer.concat([frame(1, 0x08 | 0x20 | 0x1, 1, padded), frame(9, 0, 1, blk.subarray(5, 9)), frame(9, 0x4, 1, blk.subarray(9))]);
+}
+
 /** Requests and responses each parser that says it copies its input is checked with. */
-const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | Buffer][]>> = {
+const EXCHANGES: Partial<Record<L7ProtocolModule['name'], Exchange>> = {
   http1: [
     [0, 'GET /a/1?x=2 HTTP/1.1\r\nHost: example\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n'],
     [1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!'],
@@ -63,6 +73,14 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | B
     [1, dnsTcp('1235 8183 0001 0000 0001 0000 07 6578616d706c65 03 636f6d 00 001c 0001 c00c 0006 0001 00000e10 0016 02 6e73 c00c 02 686d c00c 00000001 00000002 00000003 00000004 00000005')],
     [1, dnsTcp('1236 8182 0001 0000 0000 0000 03 777777 00 000f 0001')],
   ],
+  // HTTP/2 with prior knowledge: a header block in three frames, an interim and a final
+  // response, then a gRPC call whose status comes in trailers.
+  http2: [
+    [0, Buffer.concat([PREFACE_BYTES, SETTINGS_EMPTY, http2SplitHeaders()])],
+    [1, Buffer.concat([SETTINGS_EMPTY, frame(1, 0x4, 1, block([[':status', '100']])), frame(1, 0x4, 1, block([[':status', '200']])), frame(0, 0x1, 1, 'ok')])],
+    [0, Buffer.concat([frame(1, 0x4, 3, block([[':method', 'POST'], [':scheme', 'http'], [':path', '/pkg.Svc/Call'], [':authority', 'g'], ['content-type', 'application/grpc']])), frame(0, 0x1, 3, Buffer.alloc(5))])],
+    [1, Buffer.concat([frame(1, 0x4, 3, block([[':status', '200'], ['content-type', 'application/grpc']])), frame(0, 0, 3, Buffer.alloc(5)), frame(1, 0x5, 3, block([['grpc-status', '5'], ['grpc-message', 'not found']]))])],
+  ],
   redis: [
     [0, '*3\r\n$3\r\nSET\r\n$8\r\nuser:123\r\n$5\r\nvalue\r\n'],
     [1, '+OK\r\n'],
@@ -73,16 +91,36 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], [Direction, string | B
   ],
 };
 
+/** Further connections a parser is checked with: what it keeps only on some paths. */
+const MORE_CONNECTIONS: Partial<Record<L7ProtocolModule['name'], Exchange[]>> = {
+  // A refused h2c upgrade: the bytes seen so far are replayed to HTTP/1.1.
+  http2: [
+    [
+      [0, 'GET /up HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n'],
+      [1, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi'],
+      [0, 'GET /next HTTP/1.1\r\nHost: a\r\n\r\n'],
+      [1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'],
+    ],
+  ],
+};
+
 /**
- * Records of an exchange fed `step` bytes at a time, each piece from one buffer the caller
- * overwrites right after the feed (as the capture path reuses its buffers) or from fresh copies.
+ * Records of a module's exchanges, one connection each, fed `step` bytes at a time, each piece
+ * from one buffer the caller overwrites right after the feed (as the capture path reuses its
+ * buffers) or from fresh copies.
  */
 function records(module: L7ProtocolModule, step: number, reuse: boolean): L7Record[] {
+  const out: L7Record[] = [];
+  for (const exchange of [EXCHANGES[module.name] ?? [], ...(MORE_CONNECTIONS[module.name] ?? [])]) out.push(...connectionRecords(module, exchange, step, reuse));
+  return out;
+}
+
+function connectionRecords(module: L7ProtocolModule, exchange: Exchange, step: number, reuse: boolean): L7Record[] {
   const parser = module.create();
   const scratch = Buffer.alloc(1 << 16);
   const out: L7Record[] = [];
   let ts = 1_000;
-  for (const [direction, text] of EXCHANGES[module.name] ?? []) {
+  for (const [direction, text] of exchange) {
     const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
     for (let at = 0; at < bytes.length; at += step) {
       const n = Math.min(step, bytes.length - at);

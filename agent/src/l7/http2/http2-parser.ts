@@ -103,6 +103,11 @@ function decodeGrpcMessage(v: string): string {
 
 class Http2Parser implements L7Parser {
   readonly protocol = 'http2' as const;
+  /**
+   * Frames are read in place; what outlives a feed is copied at its end: an unfinished frame, a
+   * header block waiting for its CONTINUATION, the bytes of an h2c upgrade that may be refused.
+   */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly sides: [Side, Side];
   private readonly streams = new Map<number, Stream>();
@@ -145,7 +150,7 @@ class Http2Parser implements L7Parser {
     if (s.mode === Mode.Dead) return;
     this.ts = tsUs;
     if (this.upgradeLog) {
-      this.upgradeLog.push({ direction, data, tsUs });
+      this.upgradeLog.push({ direction, data: Buffer.from(data), tsUs });
       this.upgradeLogBytes += data.length;
       if (this.upgradeLogBytes > MAX_UPGRADE_LOG) this.upgradeLog = undefined;
     }
@@ -166,7 +171,13 @@ class Http2Parser implements L7Parser {
       this.lose(s);
       s.buf = Buffer.alloc(0);
       s.pos = 0;
+    } else if (s.buf === data) {
+      // The caller owns `data`: the unfinished frame is kept as a copy.
+      s.buf = Buffer.from(data.subarray(s.pos));
+      s.pos = 0;
     }
+    // A header block waiting for CONTINUATION may point into `data`: one copy of its chunks.
+    if (s.block) s.block.chunks = [Buffer.concat(s.block.chunks)];
   }
 
   /** Replays the refused upgrade exchange into an HTTP/1 parser that takes the connection over. */
