@@ -5,6 +5,8 @@ import { ALL_L7_MODULES } from './modules';
 import { apiVersionsV3Request, apiVersionsV3Response, fetchV12Request, fetchV12Response, produceV2Request, produceV2Response } from './kafka/fixtures';
 import { err, greeting, handshakeResponse, ok, query, resultSet } from './mysql/fixtures';
 import { block, frame, PREFACE_BYTES, SETTINGS_EMPTY } from './http2/test-frames';
+import { req as dubboRequest, resp as dubboResponse } from './dubbo/fixtures';
+import { alert, APP_DATA, CLIENT_FINISH_12, CLIENT_HELLO, SERVER_FINISH_12, SERVER_FLIGHT_12 } from './tls/fixtures';
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -81,6 +83,19 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], Exchange>> = {
     [0, Buffer.concat([frame(1, 0x4, 3, block([[':method', 'POST'], [':scheme', 'http'], [':path', '/pkg.Svc/Call'], [':authority', 'g'], ['content-type', 'application/grpc']])), frame(0, 0x1, 3, Buffer.alloc(5))])],
     [1, Buffer.concat([frame(1, 0x4, 3, block([[':status', '200'], ['content-type', 'application/grpc']])), frame(0, 0, 3, Buffer.alloc(5)), frame(1, 0x5, 3, block([['grpc-status', '5'], ['grpc-message', 'not found']]))])],
   ],
+  // TLS 1.2: ClientHello, the server's flight (ServerHello, a certificate, done), both Finished.
+  tls: [
+    [0, CLIENT_HELLO],
+    [1, SERVER_FLIGHT_12],
+    [0, CLIENT_FINISH_12],
+    [1, Buffer.concat([SERVER_FINISH_12, APP_DATA])],
+  ],
+  // Dubbo 2: two calls pipelined in one segment, answered OK and with an error status.
+  dubbo: [
+    [0, Buffer.concat([dubboRequest(1), dubboRequest(2)])],
+    [1, dubboResponse(1)],
+    [1, dubboResponse(2, 70)],
+  ],
   redis: [
     [0, '*3\r\n$3\r\nSET\r\n$8\r\nuser:123\r\n$5\r\nvalue\r\n'],
     [1, '+OK\r\n'],
@@ -93,6 +108,13 @@ const EXCHANGES: Partial<Record<L7ProtocolModule['name'], Exchange>> = {
 
 /** Further connections a parser is checked with: what it keeps only on some paths. */
 const MORE_CONNECTIONS: Partial<Record<L7ProtocolModule['name'], Exchange[]>> = {
+  // A handshake the server refuses with a fatal alert.
+  tls: [
+    [
+      [0, CLIENT_HELLO],
+      [1, alert(2, 40)],
+    ],
+  ],
   // A refused h2c upgrade: the bytes seen so far are replayed to HTTP/1.1.
   http2: [
     [

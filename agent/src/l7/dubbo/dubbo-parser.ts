@@ -281,6 +281,8 @@ function idNumber(id: bigint): number {
 
 export class DubboParser implements L7Parser {
   readonly protocol = 'dubbo' as const;
+  /** The framer copies an unfinished message; messages keep text and numbers. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly maxBuffer: number;
   private readonly sides: [MessageFramer<DubboHeader, Message>, MessageFramer<DubboHeader, Message>];

@@ -224,6 +224,8 @@ const newSide = (): Side => ({ hdr: Buffer.alloc(0), type: 0, left: 0, hs: Buffe
 
 class TlsParser implements L7Parser {
   readonly protocol = 'tls' as const;
+  /** Records are read in place; a cut record header and an unfinished handshake message are copied; what it learns is text and numbers. */
+  readonly copiesInput = true;
   readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
   private readonly sides: [Side, Side] = [newSide(), newSide()];
   private out: L7Record[] = [];
