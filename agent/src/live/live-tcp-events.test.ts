@@ -386,7 +386,10 @@ test('TCP tracepoints: connection failures, resets, retransmissions and srtt at 
     await t.test('retransmissions: the sender\'s retrans_tx at c-p equals the kernel\'s count for its socket (ss -ti)', { skip: python ? false : 'python3 is not installed (the lossy receiver needs it)' }, () => {
       t.diagnostic(
         `ss retrans ${kernelRetrans}; c-p retrans_tx ${at('c-p', lossyPort, sender?.pid).retrans_tx}; local retrans_tx ${at('local', lossyPort).retrans_tx}; ` +
-          `receiver ss ${lossyServerSide}; agent ${JSON.stringify(tcpStats)}`,
+          `receiver ss ${lossyServerSide}; agent ${JSON.stringify(tcpStats)}; ` +
+          // Which processes' rows hold the port's retransmissions: a count short at the sender's
+          // pid (seen once, under a full test run) would show here whether another row took it.
+          `c-p rows of the port ${JSON.stringify(rows.filter((x) => x.tap_side === 'c-p' && x.port_1 === lossyPort).map((x) => [x.pid, x.process, Number(x.retrans_tx)]))}`,
       );
       assert.ok(kernelRetrans > 0, `a third of the segments dropped made the kernel retransmit: ${kernelRetrans}`);
       const c = at('c-p', lossyPort, sender?.pid);
