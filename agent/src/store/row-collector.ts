@@ -4,6 +4,20 @@ import { NativeBlock } from './native-block';
 import { RowBinaryBuffer } from './row-binary';
 import { tableByName } from './tables';
 
+/** The table's buffer in `buffers`, made by `make` the first time it is asked for. */
+function bufferFor<B>(buffers: Map<string, B>, tableName: string, make: (tableName: string) => B): B {
+  let b = buffers.get(tableName);
+  if (!b) {
+    b = make(tableName);
+    buffers.set(tableName, b);
+  }
+  return b;
+}
+
+const newJsonRows = (): JsonRowBuffer => new JsonRowBuffer(64 * 1024);
+const newBinaryRows = (tableName: string): RowBinaryBuffer => new RowBinaryBuffer(tableByName(tableName), 64 * 1024);
+const newNativeBlock = (tableName: string): NativeBlock => new NativeBlock(tableByName(tableName), 64 * 1024);
+
 /** A sink that keeps rows in memory per table: for tests, tools and benchmarks without a store. */
 export class RowCollector implements RowSink {
   /** JSONEachRow rows per table. */
@@ -14,30 +28,15 @@ export class RowCollector implements RowSink {
   readonly nativeTables = new Map<string, NativeBlock>();
 
   rowBuffer(tableName: string): JsonRowBuffer {
-    let b = this.tables.get(tableName);
-    if (!b) {
-      b = new JsonRowBuffer(64 * 1024);
-      this.tables.set(tableName, b);
-    }
-    return b;
+    return bufferFor(this.tables, tableName, newJsonRows);
   }
 
   binaryRows(tableName: string): RowBinaryBuffer {
-    let b = this.binaryTables.get(tableName);
-    if (!b) {
-      b = new RowBinaryBuffer(tableByName(tableName), 64 * 1024);
-      this.binaryTables.set(tableName, b);
-    }
-    return b;
+    return bufferFor(this.binaryTables, tableName, newBinaryRows);
   }
 
   nativeBlock(tableName: string): NativeBlock {
-    let b = this.nativeTables.get(tableName);
-    if (!b) {
-      b = new NativeBlock(tableByName(tableName), 64 * 1024);
-      this.nativeTables.set(tableName, b);
-    }
-    return b;
+    return bufferFor(this.nativeTables, tableName, newNativeBlock);
   }
 
   /** Every table with rows of any encoding. */
