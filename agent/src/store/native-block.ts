@@ -159,14 +159,9 @@ export class NativeBlock {
         continue;
       }
       // A String: its LEB128 length, then its bytes, copied as they are.
-      let p = t;
-      let n = 0;
-      for (let shift = 0; ; shift += 7) {
-        const byte = src[p++];
-        n += (byte & 0x7f) * 2 ** shift;
-        if (byte < 0x80) break;
-      }
-      const len = p - t + n;
+      RUN_CURSOR.at = t;
+      const n = readVarint(src, RUN_CURSOR);
+      const len = RUN_CURSOR.at - t + n;
       const at = this.stringRoom(c, len);
       const d = this.data[c];
       for (let k = 0; k < len; k++) d[at + k] = src[t + k];
@@ -255,6 +250,9 @@ function wordsOf(data: Buffer, width: number): Uint32Array {
 }
 
 const EMPTY_WORDS = new Uint32Array(0);
+
+/** putRowBinaryRun's place in its source while it reads a length (one object, not one per value). */
+const RUN_CURSOR = { at: 0 };
 
 /**
  * The type a column is sent as: LowCardinality(String) as String. ClickHouse's LowCardinality
