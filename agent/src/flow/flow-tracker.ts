@@ -135,8 +135,13 @@ export class FlowTracker {
   private nextSecondUs = -1;
   private readonly inference: ProtocolInference | undefined;
   private readonly l7Out: L7Output | undefined;
-  /** Application-layer state of the flows that carried payload, by slot. */
+  /** Application-layer state of the flows that carried payload, by slot (in creation order, for expiry). */
   private readonly l7Flows = new Map<number, FlowL7>();
+  /**
+   * The same, indexed by slot: what every packet looks up. A hash map's lookup reached two or
+   * three scattered cache lines per packet with thousands of flows open; an array element one.
+   */
+  private readonly l7BySlot: (FlowL7 | undefined)[] = [];
   readonly l7Stats = { records: 0, flowsParsed: 0 };
 
   /** Flows whose application protocol is still being parsed. */
@@ -640,12 +645,15 @@ export class FlowTracker {
     const ts = this.nowUs;
     const flows = this.flows;
     const tcp = flows.proto[slot] === IpProto.TCP;
-    let f = this.l7Flows.get(slot);
-    if (!f) {
+    let f = this.l7BySlot[slot];
+    if (f === undefined) {
       const ip1 = formatAddress(flows.ipVersion[slot], flows.addr, slot * 8 + 4);
       const port1 = flows.port[slot * 2 + 1];
       f = new FlowL7(this.inference as ProtocolInference, `${ip1}:${port1}`, port1, tcp, this.options.l7?.parser);
       this.l7Flows.set(slot, f);
+      // Grown one slot at a time: the array stays packed (holes would make every load check the prototype chain).
+      while (this.l7BySlot.length <= slot) this.l7BySlot.push(undefined);
+      this.l7BySlot[slot] = f;
     }
     const direction = side as 0 | 1;
     const syn = (p.tcpFlags & TcpFlag.SYN) !== 0;
@@ -675,9 +683,14 @@ export class FlowTracker {
     if (finished) f.close(ts);
     this.emitL7(slot, f);
     if (finished || !f.active) {
-      this.l7Flows.delete(slot);
+      this.forgetL7(slot);
       flows.bits[slot] |= Bit.L7Off;
     }
+  }
+
+  private forgetL7(slot: number): void {
+    this.l7Flows.delete(slot);
+    this.l7BySlot[slot] = undefined;
   }
 
   /** Requests waiting longer than the request timeout become timeout records (every minute). */
@@ -763,11 +776,11 @@ export class FlowTracker {
 
   private closeFlow(slot: number, closeType: number): void {
     const flows = this.flows;
-    const l7 = this.l7Flows.size > 0 ? this.l7Flows.get(slot) : undefined;
-    if (l7) {
+    const l7 = this.l7BySlot[slot];
+    if (l7 !== undefined) {
       l7.close(flows.lastUs[slot]);
       this.emitL7(slot, l7);
-      this.l7Flows.delete(slot);
+      this.forgetL7(slot);
     }
     const row = this.aggregator.rowBase(flows, slot);
     const slab = this.aggregator.slab;

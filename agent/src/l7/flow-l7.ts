@@ -1,7 +1,7 @@
 import type { FlowContext } from './l7-output';
 import { Direction, L7Parser, L7ProtocolModule, L7ProtocolName, L7Record, NO_RECORDS, ParserOptions } from './l7-parser';
 import { ProtocolInference } from './protocol-inference';
-import { TcpReassembler } from './stream/tcp-reassembler';
+import { StreamOutput, TcpReassembler } from './stream/tcp-reassembler';
 
 /** Speculative parsers at most per flow while its protocol is undecided. */
 const MAX_CANDIDATES = 4;
@@ -24,22 +24,29 @@ function isAnswered(records: L7Record[]): boolean {
  * eBPF data arrive in order already), protocol inference on the first payloads, then one parser
  * for the rest of the flow. Records come out through `take()`.
  */
-export class FlowL7 {
+export class FlowL7 implements StreamOutput {
   private parser: L7Parser | undefined;
   private module: L7ProtocolModule | undefined;
   private attempts = 0;
-  /** Parsers running on speculation while the protocol is undecided. */
-  private readonly candidates = new Map<L7ProtocolName, Candidate>();
+  /** Parsers running on speculation while the protocol is undecided (made on the first). */
+  private candidates: Map<L7ProtocolName, Candidate> | undefined;
   private off = false;
   private confirmed = false;
-  private readonly streams: [TcpReassembler, TcpReassembler] | undefined;
-  private records: L7Record[] = [];
+  /**
+   * TCP reassembly per direction. Two fields rather than a pair: every segment reaches its
+   * stream, and with thousands of flows open each object on the way is a likely cache miss.
+   */
+  private readonly stream0: TcpReassembler | undefined;
+  private readonly stream1: TcpReassembler | undefined;
+  private records: L7Record[] = NO_RECORDS;
   /**
    * The payloads seen while undecided: a module may recognise the flow only from a later message
    * (a mid-stream request the detector could not place, answered by a telling response), and
-   * its parser should still see the request.
+   * its parser should still see the request. Made on the first payload; `historyOff` once the
+   * protocol is chosen or the history grew too large.
    */
-  private history: { direction: Direction; bytes: Buffer; tsUs: number }[] | undefined = [];
+  private history: { direction: Direction; bytes: Buffer; tsUs: number }[] | undefined;
+  private historyOff = false;
   private historyBytes = 0;
   /**
    * Where the flow's records were seen, kept by the caller for the flow's life: the output caches
@@ -55,12 +62,20 @@ export class FlowL7 {
     tcp: boolean,
     private readonly options: ParserOptions = {},
   ) {
-    this.streams = tcp
-      ? [
-          new TcpReassembler({ data: (b, ts) => this.payload(0, b, ts), gap: (n) => this.parser?.gap(0, n), end: (ts) => this.end(0, ts) }),
-          new TcpReassembler({ data: (b, ts) => this.payload(1, b, ts), gap: (n) => this.parser?.gap(1, n), end: (ts) => this.end(1, ts) }),
-        ]
-      : undefined;
+    this.stream0 = tcp ? new TcpReassembler(this, 0) : undefined;
+    this.stream1 = tcp ? new TcpReassembler(this, 1) : undefined;
+  }
+
+  streamData(direction: Direction, bytes: Buffer, tsUs: number): void {
+    this.payload(direction, bytes, tsUs);
+  }
+
+  streamGap(direction: Direction, bytes: number): void {
+    this.parser?.gap(direction, bytes);
+  }
+
+  streamEnd(direction: Direction, tsUs: number): void {
+    this.end(direction, tsUs);
   }
 
   get protocol(): L7ProtocolModule | undefined {
@@ -74,21 +89,22 @@ export class FlowL7 {
 
   /** TCP only: both directions delivered every byte up to their FIN, so no payload can follow. */
   get bothFinished(): boolean {
-    return this.streams !== undefined && this.streams[0].finished && this.streams[1].finished;
+    return this.stream0 !== undefined && this.stream0.finished && this.stream1 !== undefined && this.stream1.finished;
   }
 
   /** A SYN or SYN-ACK of this direction (its sequence number starts the stream). */
   syn(direction: Direction, seq: number): void {
-    this.streams?.[direction].syn(seq);
+    (direction === 0 ? this.stream0 : this.stream1)?.syn(seq);
   }
 
   /** A TCP segment's payload. */
   tcpSegment(direction: Direction, seq: number, data: Buffer, tsUs: number): void {
-    if (this.off || !this.streams || data.length === 0) return;
-    const other = this.streams[1 - direction];
+    const stream = direction === 0 ? this.stream0 : this.stream1;
+    const other = direction === 0 ? this.stream1 : this.stream0;
+    if (this.off || stream === undefined || other === undefined || data.length === 0) return;
     // The other side speaking while this side has a hole: the hole will not fill in time.
     if (other.hasHole) other.skipHole();
-    this.streams[direction].segment(seq, data, tsUs);
+    stream.segment(seq, data, tsUs);
   }
 
   /**
@@ -101,7 +117,7 @@ export class FlowL7 {
 
   /** A FIN of this direction; `seq` is its sequence number. */
   tcpFin(direction: Direction, seq: number, tsUs: number): void {
-    if (!this.off && this.streams) this.streams[direction].fin(seq, tsUs);
+    if (!this.off) (direction === 0 ? this.stream0 : this.stream1)?.fin(seq, tsUs);
   }
 
   /** A datagram, or a syscall buffer from eBPF (already in order). */
@@ -111,8 +127,8 @@ export class FlowL7 {
 
   /** The flow ended at `nowUs`: holes are given up and pending requests time out. */
   close(nowUs: number): void {
-    this.streams?.[0].skipHole();
-    this.streams?.[1].skipHole();
+    this.stream0?.skipHole();
+    this.stream1?.skipHole();
     if (!this.parser) this.decideAtClose(nowUs);
     this.parser?.close(nowUs);
     this.collect();
@@ -123,11 +139,12 @@ export class FlowL7 {
    * response began but never finished in the capture (a long gRPC stream); closing them shows it.
    */
   private decideAtClose(nowUs: number): void {
+    if (this.candidates === undefined) return;
     for (const c of this.candidates.values()) {
       c.parser.close(nowUs);
       if (this.adoptIfAnswered(c)) return;
     }
-    this.candidates.clear();
+    this.candidates = undefined;
   }
 
   expire(nowUs: number, timeoutUs: number): void {
@@ -143,8 +160,7 @@ export class FlowL7 {
 
   take(): L7Record[] {
     const out = this.records;
-    if (out.length === 0) return NO_RECORDS;
-    this.records = [];
+    this.records = NO_RECORDS;
     return out;
   }
 
@@ -178,27 +194,30 @@ export class FlowL7 {
       return;
     }
     for (const m of maybe) {
-      if (this.candidates.has(m.name) || this.candidates.size >= MAX_CANDIDATES) continue;
+      const candidates = (this.candidates ??= new Map());
+      if (candidates.has(m.name) || candidates.size >= MAX_CANDIDATES) continue;
       const parser = m.create(this.options);
       const records: L7Record[] = [];
       this.replayHistory(parser);
       for (const r of parser.take()) records.push(r);
-      this.candidates.set(m.name, { module: m, parser, records });
+      candidates.set(m.name, { module: m, parser, records });
     }
-    if (this.history) {
-      this.history.push({ direction, bytes, tsUs });
+    if (!this.historyOff) {
+      (this.history ??= []).push({ direction, bytes, tsUs });
       this.historyBytes += bytes.length;
-      if (this.historyBytes > MAX_HISTORY_BYTES) this.history = undefined;
+      if (this.historyBytes > MAX_HISTORY_BYTES) this.dropHistory();
     }
-    for (const c of this.candidates.values()) {
-      c.parser.feed(direction, bytes, tsUs);
-      if (this.adoptIfAnswered(c)) return;
+    if (this.candidates !== undefined) {
+      for (const c of this.candidates.values()) {
+        c.parser.feed(direction, bytes, tsUs);
+        if (this.adoptIfAnswered(c)) return;
+      }
     }
     if (++this.attempts >= this.inference.maxAttemptsPerFlow) {
       this.inference.noteGaveUp();
       this.off = true;
-      this.history = undefined;
-      this.candidates.clear();
+      this.dropHistory();
+      this.candidates = undefined;
     }
   }
 
@@ -207,9 +226,21 @@ export class FlowL7 {
     for (const r of c.parser.take()) c.records.push(r);
     if (!isAnswered(c.records) || c.parser.stats.parseErrors !== 0) return false;
     this.choose(c.module, c.parser);
-    for (const r of c.records) this.records.push(r);
+    this.append(c.records);
     this.confirm();
     return true;
+  }
+
+  private dropHistory(): void {
+    this.history = undefined;
+    this.historyOff = true;
+  }
+
+  /** Adds records to those not yet taken (`records` is the shared empty list while none wait). */
+  private append(got: L7Record[]): void {
+    if (got.length === 0) return;
+    if (this.records.length === 0) this.records = got;
+    else for (const r of got) this.records.push(r);
   }
 
   private replayHistory(parser: L7Parser): void {
@@ -219,8 +250,8 @@ export class FlowL7 {
   private choose(module: L7ProtocolModule, parser: L7Parser): void {
     this.module = module;
     this.parser = parser;
-    this.candidates.clear();
-    this.history = undefined;
+    this.candidates = undefined;
+    this.dropHistory();
   }
 
   private confirm(): void {
@@ -233,8 +264,7 @@ export class FlowL7 {
     if (!this.parser) return;
     const got = this.parser.take();
     if (got.length === 0) return;
-    if (isAnswered(got)) this.confirm();
-    if (this.records.length === 0) this.records = got;
-    else for (const r of got) this.records.push(r);
+    if (!this.confirmed && isAnswered(got)) this.confirm();
+    this.append(got);
   }
 }

@@ -26,18 +26,21 @@ const enum Slot { ContentLength, TransferEncoding, Host, XRequestId, Traceparent
 
 interface ReadFields {
   names: FieldNames;
+  /** The allow-list, lower case. */
+  allowList: readonly string[];
   /** Slot of each allow-list name. */
   allowSlots: number[];
 }
 /** READ_FIELDS and an allow-list, one per allow-list (not one per flow: parsers are per flow). */
 const readFieldSets = new Map<string, ReadFields>();
 
-function readFields(allowList: readonly string[]): ReadFields {
-  const key = allowList.join(',');
+function readFields(allowListAnyCase: readonly string[]): ReadFields {
+  const key = allowListAnyCase.join(',');
   let fields = readFieldSets.get(key);
   if (!fields) {
+    const allowList = allowListAnyCase.map((h) => h.toLowerCase());
     const names = new FieldNames([...READ_FIELDS, ...allowList], allowList.includes('content-length'));
-    fields = { names, allowSlots: allowList.map((n) => names.slotOf(n)) };
+    fields = { names, allowList, allowSlots: allowList.map((n) => names.slotOf(n)) };
     if (readFieldSets.size >= 64) readFieldSets.clear();
     readFieldSets.set(key, fields);
   }
@@ -148,37 +151,93 @@ function plausibleStart(direction: Direction, p: Buffer, start: number): boolean
   return i > 0 && i <= MAX_METHOD && p[start + i] === 0x20;
 }
 
+/**
+ * One per open HTTP/1 connection, and every message of the connection reaches it: its counters
+ * are plain fields (not objects of their own), the two directions' states are fields rather than
+ * a pair, and the lists start as the shared empty one. With thousands of connections open each
+ * object on a message's way is a likely cache miss, and the ones that outlive a young-generation
+ * collection are copied by it.
+ */
 class Http1Parser implements L7Parser {
   readonly protocol = 'http1' as const;
   /** Heads are made into strings and an incomplete one is copied into `pending`. */
   readonly copiesInput = true;
-  readonly stats: ParserStats = { messages: 0, bytesSkipped: 0, parseErrors: 0 };
-  readonly http1Stats: Http1Stats = { requests: 0, oneWayRequests: 0, responses: 0, interimResponses: 0, responsesWithoutRequest: 0, responsesLost: 0, upgrades: 0, statusCounts: new Map() };
-  private readonly sides: [Side, Side] = [newSide(), newSide()];
+  private messages = 0;
+  private bytesSkipped = 0;
+  private parseErrors = 0;
+  private requests = 0;
+  private oneWayRequests = 0;
+  private responses = 0;
+  private interimResponses = 0;
+  private responsesWithoutRequest = 0;
+  private responsesLost = 0;
+  private upgrades = 0;
+  /** Responses per status code, as pairs of code and count (a connection sees a handful of codes). */
+  private codeCounts: number[] | undefined;
+  private readonly side0: Side = newSide();
+  private readonly side1: Side = newSide();
   private readonly outstanding: PendingRequest[] = [];
   /** The request whose body is being read (direction 0). */
   private currentRequest: PendingRequest | undefined;
   private currentResponse: CurrentResponse | undefined;
-  private records: L7Record[] = [];
-  private readonly allowList: readonly string[];
+  private records: L7Record[] = NO_RECORDS;
   private readonly fields: ReadFields;
   private readonly segments: number;
   private readonly maxBuffer: number;
 
   constructor(options: ParserOptions) {
-    this.allowList = (options.httpHeaderAllowList ?? DEFAULT_HEADER_ALLOW_LIST).map((h) => h.toLowerCase());
-    this.fields = readFields(this.allowList);
+    this.fields = readFields(options.httpHeaderAllowList ?? DEFAULT_HEADER_ALLOW_LIST);
     this.segments = options.endpointPathSegments ?? 2;
     this.maxBuffer = Math.max(256, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER);
   }
 
+  get stats(): ParserStats {
+    return { messages: this.messages, bytesSkipped: this.bytesSkipped, parseErrors: this.parseErrors };
+  }
+
+  get http1Stats(): Http1Stats {
+    const statusCounts = new Map<number, number>();
+    const pairs = this.codeCounts ?? [];
+    for (let i = 0; i < pairs.length; i += 2) statusCounts.set(pairs[i], pairs[i + 1]);
+    return {
+      requests: this.requests,
+      oneWayRequests: this.oneWayRequests,
+      responses: this.responses,
+      interimResponses: this.interimResponses,
+      responsesWithoutRequest: this.responsesWithoutRequest,
+      responsesLost: this.responsesLost,
+      upgrades: this.upgrades,
+      statusCounts,
+    };
+  }
+
+  private sideOf(direction: Direction): Side {
+    return direction === 0 ? this.side0 : this.side1;
+  }
+
+  private countCode(code: number): void {
+    const pairs = (this.codeCounts ??= []);
+    for (let i = 0; i < pairs.length; i += 2) {
+      if (pairs[i] === code) {
+        pairs[i + 1]++;
+        return;
+      }
+    }
+    pairs.push(code, 1);
+  }
+
+  private emit(record: L7Record): void {
+    if (this.records.length === 0) this.records = [record];
+    else this.records.push(record);
+  }
+
   /** Bytes buffered per direction (for tests of the bound). */
   bufferedBytes(direction: Direction): number {
-    return this.sides[direction].pending.length;
+    return this.sideOf(direction).pending.length;
   }
 
   feed(direction: Direction, data: Buffer, tsUs: number): void {
-    const side = this.sides[direction];
+    const side = this.sideOf(direction);
     if (side.mode === 'dead' || data.length === 0) return;
     side.lastTs = tsUs;
     let buf = data;
@@ -268,7 +327,7 @@ class Http1Parser implements L7Parser {
     }
     if (buf.length - off > this.maxBuffer) {
       // A head larger than the buffer: give it up and resynchronise on a later start line.
-      this.stats.parseErrors++;
+      this.parseErrors++;
       return this.skip(side, buf, buf.length, off);
     }
     side.scanFrom = lineStart - off;
@@ -276,7 +335,7 @@ class Http1Parser implements L7Parser {
   }
 
   private skip(side: Side, buf: Buffer, to: number, from: number): number {
-    this.stats.bytesSkipped += to - from;
+    this.bytesSkipped += to - from;
     side.scanFrom = 0;
     return to;
   }
@@ -291,15 +350,17 @@ class Http1Parser implements L7Parser {
     status: ReturnType<typeof parseStatusLine>,
     tsUs: number,
   ): void {
-    this.stats.messages++;
+    this.messages++;
     side.msgBytes = headBytes;
     const chunked = isChunked(headers.values[Slot.TransferEncoding]);
     const length = contentLength(headers, Slot.ContentLength);
     if (direction === 0 && request) {
       const req = this.makeRequest(request, headers, tsUs);
-      if (req.oneWay) this.http1Stats.oneWayRequests++;
-      else this.http1Stats.requests++;
-      if (!req.oneWay) this.outstanding.push(req);
+      if (req.oneWay) this.oneWayRequests++;
+      else {
+        this.requests++;
+        this.outstanding.push(req);
+      }
       this.currentRequest = req;
       if (chunked) this.startChunked(side);
       else if (length > 0) this.startBody(side, length);
@@ -308,15 +369,15 @@ class Http1Parser implements L7Parser {
     }
     if (direction !== 1 || !status) return;
     const code = status.code;
-    this.http1Stats.statusCounts.set(code, (this.http1Stats.statusCounts.get(code) ?? 0) + 1);
+    this.countCode(code);
     if (code < 200 && code !== 101) {
-      this.http1Stats.interimResponses++;
+      this.interimResponses++;
       side.msgBytes = 0;
       return;
     }
-    this.http1Stats.responses++;
+    this.responses++;
     const req = this.outstanding.shift();
-    if (!req) this.http1Stats.responsesWithoutRequest++;
+    if (!req) this.responsesWithoutRequest++;
     else if (req === this.currentRequest) {
       // Answered before its body ended (e.g. an early error): its time is the last seen.
       req.complete = true;
@@ -325,12 +386,12 @@ class Http1Parser implements L7Parser {
     const method = req?.method;
     if (code === 101 || (method === 'CONNECT' && code >= 200 && code < 300)) {
       // The connection leaves HTTP/1: emit, then stop parsing both directions.
-      this.http1Stats.upgrades++;
+      this.upgrades++;
       this.finishMessage(1, tsUs);
-      this.sides[0].mode = 'dead';
-      this.sides[1].mode = 'dead';
-      this.sides[0].pending = EMPTY;
-      this.sides[1].pending = EMPTY;
+      this.side0.mode = 'dead';
+      this.side1.mode = 'dead';
+      this.side0.pending = EMPTY;
+      this.side1.pending = EMPTY;
       return;
     }
     if (method === 'HEAD' || code === 204 || code === 304) this.finishMessage(1, tsUs);
@@ -384,7 +445,7 @@ class Http1Parser implements L7Parser {
 
   /** A malformed chunked body: end the message here and resynchronise on the next head. */
   private chunkError(direction: Direction, side: Side, buf: Buffer, off: number, tsUs: number, to = buf.length): number {
-    this.stats.parseErrors++;
+    this.parseErrors++;
     this.finishMessage(direction, tsUs);
     return this.skip(side, buf, to, off);
   }
@@ -413,7 +474,7 @@ class Http1Parser implements L7Parser {
   }
 
   private finishMessage(direction: Direction, tsUs: number): void {
-    const side = this.sides[direction];
+    const side = this.sideOf(direction);
     const bytes = side.msgBytes;
     side.mode = 'head';
     side.msgBytes = 0;
@@ -426,13 +487,13 @@ class Http1Parser implements L7Parser {
         req.length = bytes;
         req.timeUs = tsUs;
       } else if (req) req.length = bytes;
-      if (req?.oneWay) this.records.push(this.makeRecord(req, undefined, 0, undefined, 'ok'));
+      if (req?.oneWay) this.emit(this.makeRecord(req, undefined, 0, undefined, 'ok'));
       return;
     }
     const resp = this.currentResponse;
     this.currentResponse = undefined;
     if (!resp) return;
-    this.records.push(resp.request ? this.makeRecord(resp.request, resp, bytes, tsUs) : this.responseOnlyRecord(resp, bytes, tsUs));
+    this.emit(resp.request ? this.makeRecord(resp.request, resp, bytes, tsUs) : this.responseOnlyRecord(resp, bytes, tsUs));
   }
 
   /**
@@ -487,11 +548,11 @@ class Http1Parser implements L7Parser {
     if (xRequestId !== undefined) record.xRequestId = xRequestId;
     const attributes: Record<string, string> = {};
     let any = false;
-    const allowSlots = this.fields.allowSlots;
+    const { allowSlots, allowList } = this.fields;
     for (let i = 0; i < allowSlots.length; i++) {
       const v = values[allowSlots[i]] ?? resValues?.[allowSlots[i]];
       if (v !== undefined) {
-        attributes[this.allowList[i]] = v;
+        attributes[allowList[i]] = v;
         any = true;
       }
     }
@@ -500,7 +561,7 @@ class Http1Parser implements L7Parser {
   }
 
   gap(direction: Direction, bytes: number): void {
-    const side = this.sides[direction];
+    const side = this.sideOf(direction);
     if (side.mode === 'dead') return;
     if (side.mode === 'until-close') {
       side.msgBytes += bytes;
@@ -517,14 +578,14 @@ class Http1Parser implements L7Parser {
       // request lost its answer. Dropping it keeps the later responses paired with their requests.
       const req = this.outstanding.shift();
       if (req) {
-        this.http1Stats.responsesLost++;
-        this.records.push(this.makeRecord(req, undefined, 0, undefined, 'unknown'));
+        this.responsesLost++;
+        this.emit(this.makeRecord(req, undefined, 0, undefined, 'unknown'));
       }
     }
     side.pending = EMPTY;
     side.scanFrom = 0;
     if (side.mode !== 'head') {
-      this.stats.parseErrors++;
+      this.parseErrors++;
       this.finishMessage(direction, side.lastTs);
     }
     side.mode = 'head';
@@ -532,7 +593,7 @@ class Http1Parser implements L7Parser {
 
   end(direction: Direction, tsUs: number): void {
     // tshark, like a client, sees a body read until close complete with the server's FIN.
-    if (direction === 1 && this.sides[1].mode === 'until-close') this.finishMessage(1, tsUs);
+    if (direction === 1 && this.side1.mode === 'until-close') this.finishMessage(1, tsUs);
   }
 
   expire(nowUs: number, timeoutUs: number): void {
@@ -540,17 +601,17 @@ class Http1Parser implements L7Parser {
       const req = this.outstanding[0];
       if (!req.complete || nowUs - req.timeUs <= timeoutUs) break;
       this.outstanding.shift();
-      this.records.push(this.makeRecord(req, undefined, 0, undefined));
+      this.emit(this.makeRecord(req, undefined, 0, undefined));
     }
   }
 
   close(_nowUs: number): void {
-    const side = this.sides[1];
+    const side = this.side1;
     // A response read until the connection closed ends with its last bytes.
     if (side.mode === 'until-close' || (side.mode !== 'head' && side.mode !== 'dead' && this.currentResponse)) this.finishMessage(1, side.lastTs);
-    if (this.currentRequest) this.finishMessage(0, this.sides[0].lastTs);
-    for (const req of this.outstanding.splice(0)) this.records.push(this.makeRecord(req, undefined, 0, undefined));
-    for (const s of this.sides) {
+    if (this.currentRequest) this.finishMessage(0, this.side0.lastTs);
+    for (const req of this.outstanding.splice(0)) this.emit(this.makeRecord(req, undefined, 0, undefined));
+    for (const s of [this.side0, this.side1]) {
       s.pending = EMPTY;
       s.mode = 'dead';
     }
@@ -558,8 +619,7 @@ class Http1Parser implements L7Parser {
 
   take(): L7Record[] {
     const out = this.records;
-    if (out.length === 0) return NO_RECORDS;
-    this.records = [];
+    this.records = NO_RECORDS;
     return out;
   }
 }

@@ -1,31 +1,40 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TcpReassembler } from './tcp-reassembler';
+import { StreamOutput, TcpReassembler } from './tcp-reassembler';
 
-function collect(): { out: { data(b: Buffer, ts: number): void; gap(n: number): void }; text: () => string; gaps: number[]; times: number[] } {
+/** What a reassembler of direction 1 hands on; a call for another direction fails the test. */
+function collect(): { out: StreamOutput; text: () => string; gaps: number[]; times: number[]; ends: number[] } {
   const parts: string[] = [];
   const gaps: number[] = [];
   const times: number[] = [];
+  const ends: number[] = [];
   return {
     out: {
-      data: (b, ts) => {
+      streamData: (direction, b, ts) => {
+        assert.equal(direction, 1);
         parts.push(b.toString());
         times.push(ts);
       },
-      gap: (n) => {
+      streamGap: (direction, n) => {
+        assert.equal(direction, 1);
         gaps.push(n);
         parts.push(`<${n}>`);
+      },
+      streamEnd: (direction, ts) => {
+        assert.equal(direction, 1);
+        ends.push(ts);
       },
     },
     text: () => parts.join(''),
     gaps,
     times,
+    ends,
   };
 }
 
 test('in-order bytes pass straight through; retransmissions are delivered once', () => {
   const c = collect();
-  const r = new TcpReassembler(c.out);
+  const r = new TcpReassembler(c.out, 1);
   r.syn(999);
   r.segment(1000, Buffer.from('hello '), 1);
   r.segment(1000, Buffer.from('hello '), 2); // full retransmission
@@ -36,19 +45,21 @@ test('in-order bytes pass straight through; retransmissions are delivered once',
 
 test('early segments wait for the hole and are delivered in order', () => {
   const c = collect();
-  const r = new TcpReassembler(c.out);
+  const r = new TcpReassembler(c.out, 1);
   r.syn(0);
   r.segment(7, Buffer.from('three'), 3);
   r.segment(4, Buffer.from('two'), 2);
   assert.equal(c.text(), '');
+  assert.ok(r.hasHole);
   r.segment(1, Buffer.from('one'), 1);
   assert.equal(c.text(), 'onetwothree');
   assert.deepEqual(c.times, [1, 2, 3]);
+  assert.equal(r.hasHole, false, 'the queue is gone once drained');
 });
 
 test('a hole that never fills becomes a gap of the right size', () => {
   const c = collect();
-  const r = new TcpReassembler(c.out);
+  const r = new TcpReassembler(c.out, 1);
   r.syn(0);
   r.segment(1, Buffer.from('abc'), 1);
   r.segment(10, Buffer.from('xyz'), 2);
@@ -60,7 +71,7 @@ test('a hole that never fills becomes a gap of the right size', () => {
 
 test('too much waiting data skips the hole by itself (bounded memory)', () => {
   const c = collect();
-  const r = new TcpReassembler(c.out, 10, 64);
+  const r = new TcpReassembler(c.out, 1, 10, 64);
   r.syn(0);
   r.segment(100, Buffer.from('0123456789'), 1);
   r.segment(110, Buffer.from('abcdef'), 2);
@@ -69,7 +80,7 @@ test('too much waiting data skips the hole by itself (bounded memory)', () => {
 
 test('sequence numbers wrap around 2^32', () => {
   const c = collect();
-  const r = new TcpReassembler(c.out);
+  const r = new TcpReassembler(c.out, 1);
   r.syn(0xfffffffd);
   r.segment(0xfffffffe, Buffer.from('ab'), 1);
   r.segment(0, Buffer.from('cd'), 2);
@@ -79,16 +90,16 @@ test('sequence numbers wrap around 2^32', () => {
 
 test('a capture that starts mid-stream begins at the first data seen', () => {
   const c = collect();
-  const r = new TcpReassembler(c.out);
+  const r = new TcpReassembler(c.out, 1);
   r.segment(5000, Buffer.from('mid'), 1);
   r.segment(5003, Buffer.from('dle'), 2);
   assert.equal(c.text(), 'middle');
 });
 
 test('the FIN ends the direction after every byte before it, even when it arrives early', () => {
-  const ends: number[] = [];
   const c = collect();
-  const r = new TcpReassembler({ ...c.out, end: (ts) => ends.push(ts) });
+  const ends = c.ends;
+  const r = new TcpReassembler(c.out, 1);
   r.syn(99);
   r.segment(100, Buffer.from('abc'), 1);
   r.segment(106, Buffer.from('ghi'), 3); // early: 103..105 missing
@@ -102,9 +113,9 @@ test('the FIN ends the direction after every byte before it, even when it arrive
 });
 
 test('a FIN behind a hole that never fills ends the direction when the hole is given up', () => {
-  const ends: number[] = [];
   const c = collect();
-  const r = new TcpReassembler({ ...c.out, end: (ts) => ends.push(ts) });
+  const ends = c.ends;
+  const r = new TcpReassembler(c.out, 1);
   r.syn(0);
   r.segment(1, Buffer.from('a'), 1);
   r.segment(5, Buffer.from('e'), 2);

@@ -4,11 +4,16 @@
  * bytes before them, and a hole that does not fill in time is declared a gap so the parser can
  * resynchronise at its next message boundary instead of stalling the flow.
  */
+/**
+ * Where a direction's bytes go. The reassembler hands its direction with each call, so one
+ * object (a flow's application layer) serves both directions without a closure per direction:
+ * closures and their contexts were six more objects per flow to reach, on every segment.
+ */
 export interface StreamOutput {
-  data(bytes: Buffer, tsUs: number): void;
-  gap(bytes: number): void;
+  streamData(direction: 0 | 1, bytes: Buffer, tsUs: number): void;
+  streamGap(direction: 0 | 1, bytes: number): void;
   /** The sender closed this direction (its FIN), after every byte before the FIN was delivered. */
-  end?(tsUs: number): void;
+  streamEnd(direction: 0 | 1, tsUs: number): void;
 }
 
 interface Pending {
@@ -24,23 +29,37 @@ export interface ReassemblerStats {
   bytesLost: number;
 }
 
+/**
+ * One per direction of every TCP flow with application parsing, so its state is plain fields:
+ * the counters are not an object of their own and the queue of early segments exists only while
+ * segments wait. A segment in order touches this object and nothing else of it.
+ */
 export class TcpReassembler {
   /** Next sequence number expected; valid once `started`. */
   private next = 0;
   private started = false;
-  private pending: Pending[] = [];
+  /** Early segments waiting for a hole to fill; undefined while none wait. */
+  private pending: Pending[] | undefined = undefined;
   private pendingBytes = 0;
   /** Sequence number and time of this direction's FIN, until the bytes before it are delivered. */
   private finSeq = -1;
   private finTs = 0;
   private ended = false;
-  readonly stats: ReassemblerStats = { bytesDelivered: 0, bytesRetransmitted: 0, gaps: 0, bytesLost: 0 };
+  private bytesDelivered = 0;
+  private bytesRetransmitted = 0;
+  private gaps = 0;
+  private bytesLost = 0;
 
   constructor(
     private readonly out: StreamOutput,
+    private readonly direction: 0 | 1,
     private readonly maxPendingBytes = 256 * 1024,
     private readonly maxPendingSegments = 64,
   ) {}
+
+  get stats(): ReassemblerStats {
+    return { bytesDelivered: this.bytesDelivered, bytesRetransmitted: this.bytesRetransmitted, gaps: this.gaps, bytesLost: this.bytesLost };
+  }
 
   /** True once every byte before this direction's FIN was delivered: nothing can follow. */
   get finished(): boolean {
@@ -64,20 +83,21 @@ export class TcpReassembler {
     }
     const offset = (this.next - seq) | 0;
     if (offset >= data.length) {
-      this.stats.bytesRetransmitted += data.length;
+      this.bytesRetransmitted += data.length;
       return;
     }
     if (offset >= 0) {
-      if (offset > 0) this.stats.bytesRetransmitted += offset;
+      if (offset > 0) this.bytesRetransmitted += offset;
       this.deliver(offset > 0 ? data.subarray(offset) : data, tsUs);
-      this.drainPending();
-      this.checkEnd();
+      if (this.pending !== undefined) this.drainPending(this.pending);
+      if (this.finSeq >= 0) this.checkEnd();
       return;
     }
     // Early: wait for the hole before it to fill.
-    this.pending.push({ seq: seq >>> 0, data: Buffer.from(data), tsUs });
+    const pending = (this.pending ??= []);
+    pending.push({ seq: seq >>> 0, data: Buffer.from(data), tsUs });
     this.pendingBytes += data.length;
-    if (this.pendingBytes > this.maxPendingBytes || this.pending.length > this.maxPendingSegments) this.skipHole();
+    if (this.pendingBytes > this.maxPendingBytes || pending.length > this.maxPendingSegments) this.skipHole();
   }
 
   /** The FIN of this direction: `seq` is its sequence number (after the segment's payload). */
@@ -93,25 +113,27 @@ export class TcpReassembler {
   }
 
   private checkEnd(): void {
-    if (this.finSeq < 0 || this.ended || this.pending.length > 0 || ((this.finSeq - this.next) | 0) > 0) return;
+    if (this.finSeq < 0 || this.ended || this.pending !== undefined || ((this.finSeq - this.next) | 0) > 0) return;
     this.ended = true;
-    this.out.end?.(this.finTs);
+    this.out.streamEnd(this.direction, this.finTs);
   }
 
   /** Gives up on the current hole (time passed, the other side answered, or the flow ends). */
   skipHole(): void {
-    while (this.pending.length > 0) {
-      this.pending.sort((a, b) => ((a.seq - this.next) | 0) - ((b.seq - this.next) | 0));
-      const first = this.pending[0];
+    let pending = this.pending;
+    while (pending !== undefined) {
+      pending.sort((a, b) => ((a.seq - this.next) | 0) - ((b.seq - this.next) | 0));
+      const first = pending[0];
       const hole = (first.seq - this.next) | 0;
       if (hole > 0) {
-        this.stats.gaps++;
-        this.stats.bytesLost += hole;
-        this.out.gap(hole);
+        this.gaps++;
+        this.bytesLost += hole;
+        this.out.streamGap(this.direction, hole);
         this.next = first.seq;
       }
-      this.drainPending();
-      if (this.pending.length === 0 || ((this.pending[0].seq - this.next) | 0) <= 0) continue;
+      this.drainPending(pending);
+      pending = this.pending;
+      if (pending === undefined || ((pending[0].seq - this.next) | 0) <= 0) continue;
       break;
     }
     this.checkEnd();
@@ -119,35 +141,36 @@ export class TcpReassembler {
 
   /** True while early segments wait for a hole to fill. */
   get hasHole(): boolean {
-    return this.pending.length > 0;
+    return this.pending !== undefined;
   }
 
   private deliver(data: Buffer, tsUs: number): void {
     this.next = (this.next + data.length) >>> 0;
-    this.stats.bytesDelivered += data.length;
-    this.out.data(data, tsUs);
+    this.bytesDelivered += data.length;
+    this.out.streamData(this.direction, data, tsUs);
   }
 
-  /** Delivers waiting segments that have become in order. */
-  private drainPending(): void {
+  /** Delivers waiting segments that have become in order; forgets the queue once it is empty. */
+  private drainPending(pending: Pending[]): void {
     let progress = true;
-    while (progress && this.pending.length > 0) {
+    while (progress && pending.length > 0) {
       progress = false;
-      for (let i = 0; i < this.pending.length; i++) {
-        const p = this.pending[i];
+      for (let i = 0; i < pending.length; i++) {
+        const p = pending[i];
         const offset = (this.next - p.seq) | 0;
         if (offset < 0) continue;
-        this.pending.splice(i, 1);
+        pending.splice(i, 1);
         this.pendingBytes -= p.data.length;
         if (offset < p.data.length) {
-          if (offset > 0) this.stats.bytesRetransmitted += offset;
+          if (offset > 0) this.bytesRetransmitted += offset;
           this.deliver(p.data.subarray(offset), p.tsUs);
         } else {
-          this.stats.bytesRetransmitted += p.data.length;
+          this.bytesRetransmitted += p.data.length;
         }
         progress = true;
         break;
       }
     }
+    if (pending.length === 0 && this.pending === pending) this.pending = undefined;
   }
 }
