@@ -117,9 +117,11 @@ for (const file of files) {
       // tshark counts interim 1xx responses among responses and in status_counts (not paired).
       ours.responses += s.responses + s.interimResponses;
       ours.withoutRequest += s.responsesWithoutRequest;
-      for (const [code, n] of s.statusCounts) ours.statusCounts[code] = (ours.statusCounts[code] ?? 0) + n;
+      for (const [code, n] of s.interimStatusCounts) ours.statusCounts[code] = (ours.statusCounts[code] ?? 0) + n;
       assert.equal(f.parser.stats.parseErrors, 0, `${f.client} parse errors`);
     }
+    // Final responses, paired or not, are records with their codes.
+    for (const r of records) if (r.responseCode !== undefined) ours.statusCounts[r.responseCode] = (ours.statusCounts[r.responseCode] ?? 0) + 1;
     const counted = records.filter((r) => r.countsAsRequest && r.requestTimeUs !== undefined);
     ours.paired = counted.filter((r) => r.responseCode !== undefined).length;
     ours.unanswered = counted.filter((r) => r.status === 'timeout' || r.status === 'unknown').length;

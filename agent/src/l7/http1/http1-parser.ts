@@ -73,9 +73,11 @@ export interface Http1Stats {
   responsesLost: number;
   /** 101 Switching Protocols / CONNECT tunnels after which parsing stopped. */
   upgrades: number;
-  /** Status codes of every response seen (interim included), as tshark's status_counts. */
-  /** Responses per status code; a Map, since numeric keys make V8 give a plain object a sparse store of kilobytes. */
-  statusCounts: Map<number, number>;
+  /**
+   * Interim responses per status code (a Map: numeric keys make V8 give a plain object a sparse
+   * store of kilobytes). Final responses are counted by the records, which carry their codes.
+   */
+  interimStatusCounts: Map<number, number>;
 }
 
 interface PendingRequest {
@@ -172,11 +174,17 @@ class Http1Parser implements L7Parser {
   private responsesWithoutRequest = 0;
   private responsesLost = 0;
   private upgrades = 0;
-  /** Responses per status code, as pairs of code and count (a connection sees a handful of codes). */
-  private codeCounts: number[] | undefined;
+  /** Interim responses per status code, as pairs of code and count; made on the first. */
+  private interimCodes: number[] | undefined;
   private readonly side0: Side = newSide();
   private readonly side1: Side = newSide();
-  private readonly outstanding: PendingRequest[] = [];
+  /**
+   * Requests waiting for their responses, oldest first: the first in a field (the parser is at
+   * hand for every message, a list of its own would be one more object to reach), the rest, when
+   * requests are pipelined, in a list made then.
+   */
+  private firstOutstanding: PendingRequest | undefined;
+  private moreOutstanding: PendingRequest[] | undefined;
   /** The request whose body is being read (direction 0). */
   private currentRequest: PendingRequest | undefined;
   private currentResponse: CurrentResponse | undefined;
@@ -196,9 +204,9 @@ class Http1Parser implements L7Parser {
   }
 
   get http1Stats(): Http1Stats {
-    const statusCounts = new Map<number, number>();
-    const pairs = this.codeCounts ?? [];
-    for (let i = 0; i < pairs.length; i += 2) statusCounts.set(pairs[i], pairs[i + 1]);
+    const interimStatusCounts = new Map<number, number>();
+    const pairs = this.interimCodes ?? [];
+    for (let i = 0; i < pairs.length; i += 2) interimStatusCounts.set(pairs[i], pairs[i + 1]);
     return {
       requests: this.requests,
       oneWayRequests: this.oneWayRequests,
@@ -207,7 +215,7 @@ class Http1Parser implements L7Parser {
       responsesWithoutRequest: this.responsesWithoutRequest,
       responsesLost: this.responsesLost,
       upgrades: this.upgrades,
-      statusCounts,
+      interimStatusCounts,
     };
   }
 
@@ -215,8 +223,8 @@ class Http1Parser implements L7Parser {
     return direction === 0 ? this.side0 : this.side1;
   }
 
-  private countCode(code: number): void {
-    const pairs = (this.codeCounts ??= []);
+  private countInterim(code: number): void {
+    const pairs = (this.interimCodes ??= []);
     for (let i = 0; i < pairs.length; i += 2) {
       if (pairs[i] === code) {
         pairs[i + 1]++;
@@ -224,6 +232,18 @@ class Http1Parser implements L7Parser {
       }
     }
     pairs.push(code, 1);
+  }
+
+  private pushOutstanding(req: PendingRequest): void {
+    if (this.firstOutstanding === undefined) this.firstOutstanding = req;
+    else (this.moreOutstanding ??= []).push(req);
+  }
+
+  private shiftOutstanding(): PendingRequest | undefined {
+    const first = this.firstOutstanding;
+    const more = this.moreOutstanding;
+    this.firstOutstanding = more !== undefined && more.length > 0 ? more.shift() : undefined;
+    return first;
   }
 
   private emit(record: L7Record): void {
@@ -359,7 +379,7 @@ class Http1Parser implements L7Parser {
       if (req.oneWay) this.oneWayRequests++;
       else {
         this.requests++;
-        this.outstanding.push(req);
+        this.pushOutstanding(req);
       }
       this.currentRequest = req;
       if (chunked) this.startChunked(side);
@@ -369,14 +389,14 @@ class Http1Parser implements L7Parser {
     }
     if (direction !== 1 || !status) return;
     const code = status.code;
-    this.countCode(code);
     if (code < 200 && code !== 101) {
+      this.countInterim(code);
       this.interimResponses++;
       side.msgBytes = 0;
       return;
     }
     this.responses++;
-    const req = this.outstanding.shift();
+    const req = this.shiftOutstanding();
     if (!req) this.responsesWithoutRequest++;
     else if (req === this.currentRequest) {
       // Answered before its body ended (e.g. an early error): its time is the last seen.
@@ -576,7 +596,7 @@ class Http1Parser implements L7Parser {
     if (direction === 1 && side.mode === 'head') {
       // The lost bytes began a response (the previous one had ended): the oldest outstanding
       // request lost its answer. Dropping it keeps the later responses paired with their requests.
-      const req = this.outstanding.shift();
+      const req = this.shiftOutstanding();
       if (req) {
         this.responsesLost++;
         this.emit(this.makeRecord(req, undefined, 0, undefined, 'unknown'));
@@ -597,10 +617,11 @@ class Http1Parser implements L7Parser {
   }
 
   expire(nowUs: number, timeoutUs: number): void {
-    while (this.outstanding.length > 0) {
-      const req = this.outstanding[0];
+    for (;;) {
+      const req = this.firstOutstanding;
+      if (req === undefined) break;
       if (!req.complete || nowUs - req.timeUs <= timeoutUs) break;
-      this.outstanding.shift();
+      this.shiftOutstanding();
       this.emit(this.makeRecord(req, undefined, 0, undefined));
     }
   }
@@ -610,7 +631,7 @@ class Http1Parser implements L7Parser {
     // A response read until the connection closed ends with its last bytes.
     if (side.mode === 'until-close' || (side.mode !== 'head' && side.mode !== 'dead' && this.currentResponse)) this.finishMessage(1, side.lastTs);
     if (this.currentRequest) this.finishMessage(0, this.side0.lastTs);
-    for (const req of this.outstanding.splice(0)) this.emit(this.makeRecord(req, undefined, 0, undefined));
+    for (let req = this.shiftOutstanding(); req !== undefined; req = this.shiftOutstanding()) this.emit(this.makeRecord(req, undefined, 0, undefined));
     for (const s of [this.side0, this.side1]) {
       s.pending = EMPTY;
       s.mode = 'dead';
