@@ -38,6 +38,12 @@ export class FlowL7 implements StreamOutput {
    */
   private readonly stream0: TcpReassembler | undefined;
   private readonly stream1: TcpReassembler | undefined;
+  /**
+   * Per direction (bit 0: direction 0), what the streams told: segments waiting behind a hole,
+   * and the direction finished. Kept here so a segment reaches only its own direction's stream.
+   */
+  private waitingMask = 0;
+  private finishedMask = 0;
   private records: L7Record[] = NO_RECORDS;
   /**
    * The payloads seen while undecided: a module may recognise the flow only from a later message
@@ -75,7 +81,13 @@ export class FlowL7 implements StreamOutput {
   }
 
   streamEnd(direction: Direction, tsUs: number): void {
+    this.finishedMask |= 1 << direction;
     this.end(direction, tsUs);
+  }
+
+  streamWaiting(direction: Direction, waiting: boolean): void {
+    if (waiting) this.waitingMask |= 1 << direction;
+    else this.waitingMask &= ~(1 << direction);
   }
 
   get protocol(): L7ProtocolModule | undefined {
@@ -89,7 +101,7 @@ export class FlowL7 implements StreamOutput {
 
   /** TCP only: both directions delivered every byte up to their FIN, so no payload can follow. */
   get bothFinished(): boolean {
-    return this.stream0 !== undefined && this.stream0.finished && this.stream1 !== undefined && this.stream1.finished;
+    return this.finishedMask === 3;
   }
 
   /** A SYN or SYN-ACK of this direction (its sequence number starts the stream). */
@@ -100,10 +112,9 @@ export class FlowL7 implements StreamOutput {
   /** A TCP segment's payload. */
   tcpSegment(direction: Direction, seq: number, data: Buffer, tsUs: number): void {
     const stream = direction === 0 ? this.stream0 : this.stream1;
-    const other = direction === 0 ? this.stream1 : this.stream0;
-    if (this.off || stream === undefined || other === undefined || data.length === 0) return;
+    if (this.off || stream === undefined || data.length === 0) return;
     // The other side speaking while this side has a hole: the hole will not fill in time.
-    if (other.hasHole) other.skipHole();
+    if (this.waitingMask & (1 << (1 - direction))) (direction === 0 ? this.stream1 : this.stream0)?.skipHole();
     stream.segment(seq, data, tsUs);
   }
 

@@ -3,11 +3,12 @@ import { test } from 'node:test';
 import { StreamOutput, TcpReassembler } from './tcp-reassembler';
 
 /** What a reassembler of direction 1 hands on; a call for another direction fails the test. */
-function collect(): { out: StreamOutput; text: () => string; gaps: number[]; times: number[]; ends: number[] } {
+function collect(): { out: StreamOutput; text: () => string; gaps: number[]; times: number[]; ends: number[]; waiting: boolean[] } {
   const parts: string[] = [];
   const gaps: number[] = [];
   const times: number[] = [];
   const ends: number[] = [];
+  const waiting: boolean[] = [];
   return {
     out: {
       streamData: (direction, b, ts) => {
@@ -24,11 +25,16 @@ function collect(): { out: StreamOutput; text: () => string; gaps: number[]; tim
         assert.equal(direction, 1);
         ends.push(ts);
       },
+      streamWaiting: (direction, w) => {
+        assert.equal(direction, 1);
+        waiting.push(w);
+      },
     },
     text: () => parts.join(''),
     gaps,
     times,
     ends,
+    waiting,
   };
 }
 
@@ -55,6 +61,7 @@ test('early segments wait for the hole and are delivered in order', () => {
   assert.equal(c.text(), 'onetwothree');
   assert.deepEqual(c.times, [1, 2, 3]);
   assert.equal(r.hasHole, false, 'the queue is gone once drained');
+  assert.deepEqual(c.waiting, [true, false], 'the owner heard when waiting began and ended');
 });
 
 test('a hole that never fills becomes a gap of the right size', () => {

@@ -14,6 +14,11 @@ export interface StreamOutput {
   streamGap(direction: 0 | 1, bytes: number): void;
   /** The sender closed this direction (its FIN), after every byte before the FIN was delivered. */
   streamEnd(direction: 0 | 1, tsUs: number): void;
+  /**
+   * Early segments began (true) or stopped (false) waiting for a hole to fill: the owner can know
+   * whether a direction has a hole without reaching its reassembler on every segment.
+   */
+  streamWaiting(direction: 0 | 1, waiting: boolean): void;
 }
 
 interface Pending {
@@ -94,7 +99,11 @@ export class TcpReassembler {
       return;
     }
     // Early: wait for the hole before it to fill.
-    const pending = (this.pending ??= []);
+    let pending = this.pending;
+    if (pending === undefined) {
+      pending = this.pending = [];
+      this.out.streamWaiting(this.direction, true);
+    }
     pending.push({ seq: seq >>> 0, data: Buffer.from(data), tsUs });
     this.pendingBytes += data.length;
     if (this.pendingBytes > this.maxPendingBytes || pending.length > this.maxPendingSegments) this.skipHole();
@@ -171,6 +180,9 @@ export class TcpReassembler {
         break;
       }
     }
-    if (pending.length === 0 && this.pending === pending) this.pending = undefined;
+    if (pending.length === 0 && this.pending === pending) {
+      this.pending = undefined;
+      this.out.streamWaiting(this.direction, false);
+    }
   }
 }
