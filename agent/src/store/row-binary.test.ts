@@ -92,6 +92,9 @@ test('putString writes what encodeString encodes, within its bound, and nothing 
     `${'a'.repeat(126)}é`,
     '😀 emoji',
     'lone \ud800 surrogate',
+    'a'.repeat(33),
+    `${'x'.repeat(40)}\ud800`,
+    `${'y'.repeat(40)}😀`,
     'tab\tnul\0quote"',
   ];
   const random = new Random(5);
