@@ -4,7 +4,7 @@ import { Random } from '../../testing/fuzz';
 import { detectHttp1 } from './detect';
 import { contentLength, contentLengthOf, FieldNames, isTokenChar, parseHeaderBlock, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
 import { endpointOfPath, looksLikeHash, normalizeSegment, pathOfTarget } from './path-normalizer';
-import { extractTraceContext, parseSw8 } from './trace-context';
+import { extractTraceContext, parseSw8, parseTraceparent } from './trace-context';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -118,6 +118,25 @@ test('trace context: traceparent, b3, X-B3, uber-trace-id, sw8', () => {
   assert.deepEqual(parseSw8(`1-${t}-${seg}-3-${svc}-${svc}-${svc}-${svc}`), { traceId: 'trace-abc.1', spanId: 'seg-xyz.2-3' });
   assert.equal(parseSw8('1-!!!-x-3'), undefined);
   assert.deepEqual(extractTraceContext(get({ traceparent: 'garbage' })), {});
+});
+
+test('traceparent: what the W3C form accepts and rejects', () => {
+  const id = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const span = '00f067aa0ba902b7';
+  const ok = { traceId: id, spanId: span };
+  assert.deepEqual(parseTraceparent(`00-${id}-${span}-01`), ok);
+  assert.deepEqual(parseTraceparent(`00-${id}-${span}`), ok, 'flags are optional');
+  assert.deepEqual(parseTraceparent(`  01-${id}-${span}-01-future  `), ok, 'a later version may add fields; white space is trimmed');
+  assert.deepEqual(parseTraceparent(`00-${id.toUpperCase()}-${span.toUpperCase()}-01`), ok, 'ids are lower-cased');
+  assert.equal(parseTraceparent(`ff-${id}-${span}-01`), undefined, 'version ff is invalid');
+  assert.equal(parseTraceparent(`FF-${id}-${span}-01`), undefined);
+  assert.equal(parseTraceparent(`00-${'0'.repeat(32)}-${span}-01`), undefined, 'an all-zero trace id is invalid');
+  assert.equal(parseTraceparent(`00-${id}-${'0'.repeat(16)}-01`), undefined, 'an all-zero span id is invalid');
+  assert.equal(parseTraceparent(`00-${id.slice(1)}-${span}-01`), undefined, 'a short trace id');
+  assert.equal(parseTraceparent(`00-${id}-${span.slice(1)}`), undefined, 'a short span id');
+  assert.equal(parseTraceparent(`00-${id.slice(0, 31)}g-${span}-01`), undefined, 'not hex');
+  assert.equal(parseTraceparent(`00-${id.slice(0, 31)}\x16-${span}-01`), undefined, 'a control character is no digit');
+  assert.equal(parseTraceparent(`00_${id}-${span}-01`), undefined);
 });
 
 test('start lines and headers', () => {
