@@ -54,6 +54,12 @@ export class PacketReader {
   private remaining = 0;
   private pktLen = 0;
   private chunks: Buffer[] = [];
+  /**
+   * The kept head of a message that began and ended in the current feed: a view of the fed bytes,
+   * read by the handler before feed returns, so not copied (every row of a result set is a
+   * message, and copying each was most of the parser's garbage).
+   */
+  private view: Buffer | undefined;
   private headLen = 0;
   private cur: { seq: number; lastSeq: number; length: number; wireBytes: number; firstTs: number } | null = null;
 
@@ -79,6 +85,7 @@ export class PacketReader {
     this.inPayload = false;
     this.remaining = 0;
     this.chunks = [];
+    this.view = undefined;
     this.headLen = 0;
     this.cur = null;
     this.probe = [];
@@ -131,7 +138,7 @@ export class PacketReader {
         const seq = this.hdr[3];
         if (!this.cur) {
           this.cur = { seq, lastSeq: seq, length: 0, wireBytes: 0, firstTs: ts };
-          this.chunks = [];
+          if (this.chunks.length > 0) this.chunks = [];
           this.headLen = 0;
         } else if (seq !== ((this.cur.lastSeq + 1) & 0xff)) {
           // A continuation packet must follow in sequence: we lost the framing.
@@ -152,7 +159,9 @@ export class PacketReader {
       const take = Math.min(this.remaining, data.length - pos);
       const keep = Math.min(take, this.cap - this.headLen);
       if (keep > 0) {
-        this.chunks.push(Buffer.from(data.subarray(pos, pos + keep)));
+        const whole = take === this.remaining && this.pktLen !== MAX_PACKET && this.chunks.length === 0;
+        if (whole) this.view = data.subarray(pos, pos + keep);
+        else this.chunks.push(Buffer.from(data.subarray(pos, pos + keep)));
         this.headLen += keep;
       }
       pos += take;
@@ -162,8 +171,9 @@ export class PacketReader {
       if (this.remaining > 0) break;
       this.inPayload = false;
       if (this.pktLen === MAX_PACKET) continue;
-      const head = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-      this.chunks = [];
+      const head = this.view ?? (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
+      this.view = undefined;
+      if (this.chunks.length > 0) this.chunks = [];
       this.headLen = 0;
       this.cur = null;
       this.onMessage({ seq: cur.seq, lastSeq: cur.lastSeq, length: cur.length, wireBytes: cur.wireBytes, head, firstTs: cur.firstTs, lastTs: ts });
