@@ -56,6 +56,21 @@ test('request/response pair: fields, lengths, trace, allow-list, timing', () => 
   assert.equal(custom.endpoint, '/api/v1/users/{id}');
 });
 
+test('trace headers: a valid traceparent comes first, an invalid one gives way to the next', () => {
+  const tp = 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n';
+  const b3 = 'b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90\r\n';
+  const ids = (head: string): (string | undefined)[] => {
+    const r = run([
+      [0, `GET / HTTP/1.1\r\nHost: h\r\n${head}\r\n`, 1],
+      [1, 'HTTP/1.1 204 No Content\r\n\r\n', 2],
+    ]).records[0];
+    return [r.traceId, r.spanId, r.parentSpanId];
+  };
+  assert.deepEqual(ids(b3 + tp), ['4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', undefined]);
+  assert.deepEqual(ids(b3 + 'traceparent: 00-zz\r\n'), ['80f198ee56343ba864fe8b2a57d3eff7', 'e457b5a2e4d86bd1', '05e3ac9a4f6e3b90']);
+  assert.deepEqual(ids(`traceparent: 00-${'a'.repeat(600)}\r\n`), [undefined, undefined, undefined]);
+});
+
 test('split at every byte boundary gives the same record', () => {
   const whole = run([[0, REQ, 10], [1, RESP, 20]]).records[0];
   for (const [dir, msg] of [[0, REQ], [1, RESP]] as [Direction, string][]) {

@@ -16,7 +16,7 @@ import { Direction, L7Parser, L7ProtocolModule, L7Record, NO_RECORDS, ParserOpti
 import { detectHttp1 } from './detect';
 import { contentLength, FieldNames, HeaderFields, headerLine, indexOfLf, isChunked, isTokenChar, MAX_METHOD, newHeaderFields, NO_FIELD, parseHeaderBlock, LenientRequestLine, parseRequestLine, parseRequestLineLenient, parseStatusLine } from './http-head';
 import { endpointOfPath, pathOfTarget } from './path-normalizer';
-import { extractTraceContext, TraceContext } from './trace-context';
+import { extractTraceContext, TraceContext, traceparentContext } from './trace-context';
 
 export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['user-agent', 'content-type', 'referer'];
 /** The fields this parser reads, besides the allow-list; their slots are their indexes. */
@@ -543,7 +543,8 @@ class Http1Parser implements L7Parser {
     // Most requests carry no trace context: no closures and context object for them.
     const traced = values[Slot.Traceparent] !== undefined || values[Slot.B3] !== undefined || values[Slot.XB3TraceId] !== undefined || values[Slot.UberTraceId] !== undefined || values[Slot.Sw8] !== undefined;
     const names = this.fields.names;
-    const trace = traced ? extractTraceContext((name) => values[names.slotOf(name)]) : NO_TRACE;
+    // A valid traceparent, the first header looked at, decides without the lookup of each name.
+    const trace = !traced ? NO_TRACE : (traceparentContext(values[Slot.Traceparent]) ?? extractTraceContext((name) => values[names.slotOf(name)]));
     const record: L7Record = {
       protocol: 'http1',
       version: req.line.version,

@@ -15,28 +15,26 @@ export type HeaderGetter = (name: string) => string | undefined;
 const MAX_VALUE = 512;
 const HEX_ID = /^[0-9a-f]{1,32}$/i;
 
-/** Whether `s` has only hex digits (either case) from `from` to `to`. */
-function isHex(s: string, from: number, to: number): boolean {
+/** Hex digits from `from` to `to` of `s`: NOT_HEX, or whether an upper-case one is among them. */
+const NOT_HEX = -1;
+const LOWER_HEX = 0;
+const MIXED_HEX = 1;
+
+function hexCase(s: string, from: number, to: number): number {
+  let upper = false;
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0x30 && c <= 0x39) continue;
-    // Only A-F and a-f become a-f with the case bit set.
-    const lower = c | 0x20;
-    if (lower < 0x61 || lower > 0x66) return false;
+    if (c >= 0x61 && c <= 0x66) continue;
+    if (c >= 0x41 && c <= 0x46) upper = true;
+    else return NOT_HEX;
   }
-  return true;
+  return upper ? MIXED_HEX : LOWER_HEX;
 }
 
 function isZeros(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (s.charCodeAt(i) !== 0x30) return false;
   return true;
-}
-
-/** The hex digits from `from` to `to`, lower case. */
-function lowerHex(s: string, from: number, to: number): string {
-  const id = s.slice(from, to);
-  for (let i = 0; i < id.length; i++) if (id.charCodeAt(i) < 0x61 && id.charCodeAt(i) > 0x39) return id.toLowerCase();
-  return id;
 }
 
 /**
@@ -47,10 +45,14 @@ function lowerHex(s: string, from: number, to: number): string {
 export function parseTraceparent(value: string): TraceContext | undefined {
   const v = value.trim();
   if (v.length < 52 || v.charCodeAt(2) !== 0x2d || v.charCodeAt(35) !== 0x2d) return undefined;
-  if (!isHex(v, 0, 2) || !isHex(v, 3, 35) || !isHex(v, 36, 52)) return undefined;
+  const trace = hexCase(v, 3, 35);
+  const span = hexCase(v, 36, 52);
+  if (hexCase(v, 0, 2) === NOT_HEX || trace === NOT_HEX || span === NOT_HEX) return undefined;
   if ((v.charCodeAt(0) | 0x20) === 0x66 && (v.charCodeAt(1) | 0x20) === 0x66) return undefined;
   if (isZeros(v, 3, 35) || isZeros(v, 36, 52)) return undefined;
-  return { traceId: lowerHex(v, 3, 35), spanId: lowerHex(v, 36, 52) };
+  const traceId = v.slice(3, 35);
+  const spanId = v.slice(36, 52);
+  return { traceId: trace === MIXED_HEX ? traceId.toLowerCase() : traceId, spanId: span === MIXED_HEX ? spanId.toLowerCase() : spanId };
 }
 
 export function parseB3Single(v: string): TraceContext | undefined {
@@ -95,6 +97,11 @@ export function parseSw8(v: string): TraceContext | undefined {
   const segment = decodeBase64Text(f[2]);
   if (!traceId || !segment || !/^\d{1,10}$/.test(f[3])) return undefined;
   return { traceId, spanId: `${segment}-${f[3]}` };
+}
+
+/** The context of a `traceparent` value within the length any value is read to, else undefined. */
+export function traceparentContext(value: string | undefined): TraceContext | undefined {
+  return value !== undefined && value.length <= MAX_VALUE ? parseTraceparent(value) : undefined;
 }
 
 /** The first context found, in the order traceparent, b3, X-B3-*, uber-trace-id, sw8. */
