@@ -776,7 +776,8 @@ export class FlowTracker {
 
   private closeFlow(slot: number, closeType: number): void {
     const flows = this.flows;
-    const l7 = this.l7BySlot[slot];
+    // Without L7 the array stays empty: no load out of its bounds.
+    const l7 = this.l7Flows.size > 0 ? this.l7BySlot[slot] : undefined;
     if (l7 !== undefined) {
       l7.close(flows.lastUs[slot]);
       this.emitL7(slot, l7);
