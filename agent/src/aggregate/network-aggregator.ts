@@ -334,9 +334,20 @@ export class NetworkAggregator {
     this.currentMinute = -1;
   }
 
+  /*
+   * The per-interval work is split so that each loop ends its function: V8 compiles a hot loop
+   * while it runs (on-stack replacement), before the code after it ever ran, and that code, run
+   * without type feedback, made the compiled loop bail out at its end and be compiled again. A
+   * replay of the HTTP/1 bench capture compiled the per-second functions (these and L7Output's)
+   * 19-25 times before, 14 times after.
+   */
   private closeSecond(): void {
-    const rows = this.second;
-    const minute = this.minute;
+    this.foldIntoMinute(this.second, this.minute);
+    this.emit('network_map_1s', this.currentSecond, this.second);
+    this.second.clear();
+  }
+
+  private foldIntoMinute(rows: IntervalRows, minute: IntervalRows): void {
     for (let r = 0; r < rows.count; r++) {
       const hash = rows.hashes[r];
       let m = minute.find(rows.keys, r * KEY_WORDS, hash);
@@ -350,18 +361,19 @@ export class NetworkAggregator {
       }
       mergeRow(minute.slab, m * ROW_WIDTH, rows.slab, r * ROW_WIDTH);
     }
-    this.emit('network_map_1s', this.currentSecond, rows);
   }
 
   private closeMinute(): void {
     this.emit('network_map_1m', this.currentMinute, this.minute);
+    this.minute.clear();
     // Every row is out: socket rows' ids start again (they only need to hold within a minute).
     this.socketKeys.clear();
   }
 
   /**
    * The rows of an interval into the table's Native block: `time`, the tag columns (kept per row
-   * as RowBinary values, split here into their columns), then the metrics and histograms.
+   * as RowBinary values, split here into their columns), then the metrics and histograms. The
+   * caller clears the rows.
    */
   private emit(table: string, time: number, rows: IntervalRows): void {
     const { tagOps, valueOffset, valueIsHistogram } = MAP_LAYOUT;
@@ -393,7 +405,6 @@ export class NetworkAggregator {
       b.endRow();
       this.rowsWritten++;
     }
-    rows.clear();
   }
 
   /** The tag columns of a new socket row: written once per row and interval. */
