@@ -26,7 +26,7 @@ import {
   readLenEnc,
   statusFlags,
 } from './packets';
-import { maskSql, sqlEndpoint, useDatabase } from './sql-masking';
+import { sqlResourceAndEndpoint, useDatabase } from './sql-masking';
 
 const DEFAULT_MAX_BUFFER = 64 * 1024;
 const HEAD_CAP = 16 * 1024;
@@ -339,8 +339,9 @@ export class MysqlParser implements L7Parser {
         record.endpoint = name;
     }
     if (sql !== undefined) {
-      record.requestResource = maskSql(sql, { keepLiterals: keep });
-      record.endpoint = sqlEndpoint(sql);
+      const { resource, endpoint } = sqlResourceAndEndpoint(sql, keep);
+      record.requestResource = resource;
+      record.endpoint = endpoint;
       if (code === Com.STMT_PREPARE) p.prepared = { resource: record.requestResource, endpoint: record.endpoint };
     }
     record.requestDomain = p.newDb ?? this.database;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_RESOURCE_CHARS, maskSql, sqlEndpoint, useDatabase } from './sql-masking';
+import { MAX_RESOURCE_CHARS, maskSql, sqlEndpoint, sqlResourceAndEndpoint, useDatabase } from './sql-masking';
 
 test('literals are masked', () => {
   assert.equal(maskSql("SELECT * FROM users WHERE name = 'bob' AND age > 42"), 'SELECT * FROM users WHERE name = ? AND age > ?');
@@ -37,6 +37,27 @@ test('endpoint: VERB table', () => {
   assert.equal(sqlEndpoint("select 'from x' from real_t"), 'SELECT real_t');
   assert.equal(sqlEndpoint(''), '');
   assert.equal(sqlEndpoint('   '), '');
+});
+
+test('resource and endpoint together equal maskSql and sqlEndpoint, statements repeated or not', () => {
+  const statements = [
+    'select * from users where id = 1',
+    'select * from users where id = 2',
+    "INSERT INTO `shop`.`orders` (a, b) VALUES (1, 'x -- not a comment')",
+    '/* hint */ SELECT 1',
+    'SELECT a -- trailing\nFROM t2',
+    'select # note\n b from t3',
+    'update accounts set x = 1',
+    `select ${'c, '.repeat(600)} d from wide_t`,
+    `select 1 from t4 where x in (${'1, '.repeat(2000)} 2)`,
+    ' '.repeat(5000) + 'select z from t5',
+    '',
+  ];
+  for (const keep of [false, true]) {
+    for (const sql of [...statements, ...statements]) {
+      assert.deepEqual(sqlResourceAndEndpoint(sql, keep), { resource: maskSql(sql, { keepLiterals: keep }), endpoint: sqlEndpoint(sql) }, JSON.stringify(sql.slice(0, 40)));
+    }
+  }
 });
 
 test('USE db', () => {

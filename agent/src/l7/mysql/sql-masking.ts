@@ -173,9 +173,47 @@ function cleanName(t: string): string {
   return t.replace(/\s*\.\s*/g, '.').replace(/`/g, '');
 }
 
+/** Statement text the endpoint is read from, at most. */
+const ENDPOINT_TEXT = 4096;
+
 /** `VERB table`: the first keyword upper case and the first table after FROM/INTO/UPDATE/TABLE/JOIN. */
 export function sqlEndpoint(sql: string): string {
-  const toks = tokens(maskSql(sql.slice(0, 4096), { dropComments: true, maxChars: 4096 }));
+  return endpointOfNormalized(maskSql(sql.slice(0, ENDPOINT_TEXT), { dropComments: true, maxChars: ENDPOINT_TEXT }));
+}
+
+/**
+ * A statement's resource (SPEC §4: literals masked unless kept) and endpoint. A statement without
+ * comments, literals masked and not cut, normalises for its endpoint exactly as for its resource:
+ * it is then normalised once, not twice, and its endpoint found in a table of recent statements
+ * (applications send the same statements with other literals), as the tokens cost more than the
+ * rest of a query's record.
+ */
+export function sqlResourceAndEndpoint(sql: string, keepLiterals: boolean): { resource: string; endpoint: string } {
+  const resource = maskSql(sql, { keepLiterals });
+  const once = !keepLiterals && sql.length <= ENDPOINT_TEXT && resource.length < MAX_RESOURCE_CHARS && !mayHaveComment(sql);
+  return { resource, endpoint: endpointOfNormalized(once ? resource : maskSql(sql.slice(0, ENDPOINT_TEXT), { dropComments: true, maxChars: ENDPOINT_TEXT })) };
+}
+
+/** Whether `sql` holds what may start a comment (also inside a quoted literal: then it is only normalised twice). */
+function mayHaveComment(sql: string): boolean {
+  return sql.indexOf('#') >= 0 || sql.indexOf('--') >= 0 || sql.indexOf('/*') >= 0;
+}
+
+/** Endpoints of recent normalised statements; emptied when full. */
+const recentEndpoints = new Map<string, string>();
+const RECENT_ENDPOINTS = 4096;
+
+/** The endpoint of a statement normalised with its comments dropped. */
+function endpointOfNormalized(normalized: string): string {
+  const known = recentEndpoints.get(normalized);
+  if (known !== undefined) return known;
+  const endpoint = endpointOfTokens(tokens(normalized));
+  if (recentEndpoints.size >= RECENT_ENDPOINTS) recentEndpoints.clear();
+  recentEndpoints.set(normalized, endpoint);
+  return endpoint;
+}
+
+function endpointOfTokens(toks: string[]): string {
   const verbIdx = toks.findIndex(isWord);
   if (verbIdx < 0) return '';
   const verb = toks[verbIdx].toUpperCase();
