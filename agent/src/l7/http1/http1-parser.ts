@@ -186,8 +186,8 @@ class Http1Parser implements L7Parser {
   private responsesWithoutRequest = 0;
   private responsesLost = 0;
   private upgrades = 0;
-  /** Interim responses per status code, as pairs of code and count; made on the first. */
-  private interimCodes: number[] | undefined;
+  /** Interim responses per status code; made on the first (most connections see none). */
+  private interimStatusCounts: Map<number, number> | undefined;
   private readonly side0: Side = newSide();
   private readonly side1: Side = newSide();
   /**
@@ -216,9 +216,6 @@ class Http1Parser implements L7Parser {
   }
 
   get http1Stats(): Http1Stats {
-    const interimStatusCounts = new Map<number, number>();
-    const pairs = this.interimCodes ?? [];
-    for (let i = 0; i < pairs.length; i += 2) interimStatusCounts.set(pairs[i], pairs[i + 1]);
     return {
       requests: this.requests,
       oneWayRequests: this.oneWayRequests,
@@ -227,23 +224,12 @@ class Http1Parser implements L7Parser {
       responsesWithoutRequest: this.responsesWithoutRequest,
       responsesLost: this.responsesLost,
       upgrades: this.upgrades,
-      interimStatusCounts,
+      interimStatusCounts: new Map(this.interimStatusCounts),
     };
   }
 
   private sideOf(direction: Direction): Side {
     return direction === 0 ? this.side0 : this.side1;
-  }
-
-  private countInterim(code: number): void {
-    const pairs = (this.interimCodes ??= []);
-    for (let i = 0; i < pairs.length; i += 2) {
-      if (pairs[i] === code) {
-        pairs[i + 1]++;
-        return;
-      }
-    }
-    pairs.push(code, 1);
   }
 
   private pushOutstanding(req: PendingRequest): void {
@@ -402,7 +388,8 @@ class Http1Parser implements L7Parser {
     if (direction !== 1 || !status) return;
     const code = status.code;
     if (code < 200 && code !== 101) {
-      this.countInterim(code);
+      const counts = (this.interimStatusCounts ??= new Map());
+      counts.set(code, (counts.get(code) ?? 0) + 1);
       this.interimResponses++;
       side.msgBytes = 0;
       return;

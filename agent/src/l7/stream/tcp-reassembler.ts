@@ -66,11 +66,6 @@ export class TcpReassembler {
     return { bytesDelivered: this.bytesDelivered, bytesRetransmitted: this.bytesRetransmitted, gaps: this.gaps, bytesLost: this.bytesLost };
   }
 
-  /** True once every byte before this direction's FIN was delivered: nothing can follow. */
-  get finished(): boolean {
-    return this.ended;
-  }
-
   /** The SYN's sequence number: data starts one after it. */
   syn(seq: number): void {
     if (this.started) return;
