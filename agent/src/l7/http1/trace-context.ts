@@ -110,12 +110,11 @@ export function extractTraceContext(get: HeaderGetter): TraceContext {
     const v = get(name);
     return v !== undefined && v.length <= MAX_VALUE ? v : undefined;
   };
-  const tp = bounded('traceparent');
   const b3 = bounded('b3');
   const uber = bounded('uber-trace-id');
   const sw8 = bounded('sw8');
   return (
-    (tp !== undefined ? parseTraceparent(tp) : undefined) ??
+    traceparentContext(get('traceparent')) ??
     (b3 !== undefined ? parseB3Single(b3) : undefined) ??
     parseB3Multi(bounded) ??
     (uber !== undefined ? parseUberTraceId(uber) : undefined) ??

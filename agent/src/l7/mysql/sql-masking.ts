@@ -178,7 +178,12 @@ const ENDPOINT_TEXT = 4096;
 
 /** `VERB table`: the first keyword upper case and the first table after FROM/INTO/UPDATE/TABLE/JOIN. */
 export function sqlEndpoint(sql: string): string {
-  return endpointOfNormalized(maskSql(sql.slice(0, ENDPOINT_TEXT), { dropComments: true, maxChars: ENDPOINT_TEXT }));
+  return endpointOfNormalized(normalizedForEndpoint(sql));
+}
+
+/** The statement as its endpoint is read from: its first ENDPOINT_TEXT units, comments dropped, literals masked. */
+function normalizedForEndpoint(sql: string): string {
+  return maskSql(sql.slice(0, ENDPOINT_TEXT), { dropComments: true, maxChars: ENDPOINT_TEXT });
 }
 
 /**
@@ -191,7 +196,7 @@ export function sqlEndpoint(sql: string): string {
 export function sqlResourceAndEndpoint(sql: string, keepLiterals: boolean): { resource: string; endpoint: string } {
   const resource = maskSql(sql, { keepLiterals });
   const once = !keepLiterals && sql.length <= ENDPOINT_TEXT && resource.length < MAX_RESOURCE_CHARS && !mayHaveComment(sql);
-  return { resource, endpoint: endpointOfNormalized(once ? resource : maskSql(sql.slice(0, ENDPOINT_TEXT), { dropComments: true, maxChars: ENDPOINT_TEXT })) };
+  return { resource, endpoint: endpointOfNormalized(once ? resource : normalizedForEndpoint(sql)) };
 }
 
 /** Whether `sql` holds what may start a comment (also inside a quoted literal: then it is only normalised twice). */
