@@ -21,8 +21,11 @@
  *
  * HTTP/1 is also replayed in a child process whose every thread is on CPU 0 (`taskset -c 0`), as
  * cold as the line above, with the CPU time of its threads by group: the pipeline's own thread,
- * the store's inserts and merges, V8's and libuv's helpers. That is the target's "one core with
- * the store", and where a request's time goes on it.
+ * the store's inserts and merges, libuv's pool (where chDB's asynchronous queries run their
+ * calling part, and files are read and written), V8's compiler and GC helpers. That is the
+ * target's "one core with the store", and where a request's time goes on it. A second child
+ * replays the same capture with L7 off: the share of the same packets' L4 work (flows, network
+ * metrics, flow log, and their rows in the store).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -90,13 +93,13 @@ interface Row {
 }
 
 /** `onReplayed`: called when the replay returned, before the store is read or closed (closing ends its threads). */
-async function ours(capture: string, protocol: L7BenchProtocol, onReplayed?: () => void): Promise<OursResult> {
+async function ours(capture: string, protocol: L7BenchProtocol, onReplayed?: () => void, l7 = true): Promise<OursResult> {
   const dir = mkdtempSync(join(tmpdir(), 'metaflow-l7-bench-'));
   const store = new ChdbStore(dir);
   try {
     const cpu0 = process.cpuUsage();
     const started = process.hrtime.bigint();
-    const r = await replay({ input: capture, store, host: 'bench' });
+    const r = await replay({ input: capture, store, host: 'bench', l7: l7 ? undefined : false });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     onReplayed?.();
@@ -118,23 +121,25 @@ async function ours(capture: string, protocol: L7BenchProtocol, onReplayed?: () 
 
 interface OneCoreResult {
   seconds: number;
+  /** Requests stored (0 with L7 off). */
   requests: number;
   cpu: Record<ThreadGroup, number>;
 }
 
-/** `--one-core FILE PROTOCOL`: one replay into a fresh store, with its threads' CPU time; prints JSON. */
-async function oneCoreRun(capture: string, protocol: L7BenchProtocol): Promise<void> {
+/** `--one-core FILE PROTOCOL [l4]`: one replay into a fresh store (L7 off with `l4`), with its threads' CPU time; prints JSON. */
+async function oneCoreRun(capture: string, protocol: L7BenchProtocol, l4Only: boolean): Promise<void> {
   const before = threadCpu();
   let after = before;
-  const o = await ours(capture, protocol, () => (after = threadCpu()));
+  const o = await ours(capture, protocol, () => (after = threadCpu()), !l4Only);
   const result: OneCoreResult = { seconds: o.seconds, requests: o.requests, cpu: cpuByGroup(before, after) };
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
 /** The replay of `capture` in a child process with every thread on CPU 0, or why it did not run. */
-function oneCore(capture: string, protocol: L7BenchProtocol): OneCoreResult | string {
+function oneCore(capture: string, protocol: L7BenchProtocol, l4Only = false): OneCoreResult | string {
   if (spawnSync('sh', ['-c', 'command -v taskset']).status !== 0) return 'taskset not installed';
-  const child = spawnSync('taskset', ['-c', '0', process.execPath, __filename, '--one-core', capture, protocol], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const args = [process.execPath, __filename, '--one-core', capture, protocol, ...(l4Only ? ['l4'] : [])];
+  const child = spawnSync('taskset', ['-c', '0', ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (child.status !== 0) return `failed (exit ${child.status}): ${(child.stderr || child.stdout).slice(0, 300)}`;
   try {
     return JSON.parse(child.stdout.trim().split('\n').pop() ?? '') as OneCoreResult;
@@ -245,10 +250,19 @@ function memoryChild(flows: number, mode: MemoryMode): Record<string, number | s
   }
 }
 
+/** A replay's CPU time by thread group, in µs per request. */
+function cpuPerRequest(cpu: Record<ThreadGroup, number>, requests: number): string {
+  const us = (sec: number): string => ((sec * 1e6) / requests).toFixed(1);
+  return (
+    `pipeline thread ${us(cpu.pipeline)}, store inserts ${us(cpu.storeInserts)}, store merges ${us(cpu.storeMerges)}, ` +
+    `libuv pool (the store's query calls, file reads and writes) ${us(cpu.ioPool)}, V8 compiler and GC helpers ${us(cpu.runtimeHelpers)}`
+  );
+}
+
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--one-core') return oneCoreRun(process.argv[3], process.argv[4] as L7BenchProtocol);
+  if (process.argv[2] === '--one-core') return oneCoreRun(process.argv[3], process.argv[4] as L7BenchProtocol, process.argv[5] === 'l4');
   const scale = Number(process.env.METAFLOW_BENCH_REQUESTS ?? 1);
   if (!(scale > 0)) throw new Error(`METAFLOW_BENCH_REQUESTS must be a positive scale factor, not ${process.env.METAFLOW_BENCH_REQUESTS}`);
   const wanted = (process.env.METAFLOW_BENCH_L7_PROTOCOLS ?? L7_BENCH_PROTOCOLS.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
@@ -310,11 +324,14 @@ async function main(): Promise<void> {
       if (typeof oneCoreHttp1 === 'string') process.stdout.write(`  one core: ${oneCoreHttp1}\n`);
       else {
         const { cpu, requests, seconds } = oneCoreHttp1;
-        const us = (sec: number): string => ((sec * 1e6) / requests).toFixed(1);
-        process.stdout.write(
-          `  one core (every thread on CPU 0): ${seconds.toFixed(2)} s, ${fmt(requests / seconds)} requests/s; CPU µs per request: ` +
-            `pipeline thread ${us(cpu.pipeline)}, store inserts ${us(cpu.storeInserts)}, store merges ${us(cpu.storeMerges)}, V8 and libuv helpers ${us(cpu.nodeHelpers)}\n`,
-        );
+        process.stdout.write(`  one core (every thread on CPU 0): ${seconds.toFixed(2)} s, ${fmt(requests / seconds)} requests/s; CPU µs per request: ${cpuPerRequest(cpu, requests)}\n`);
+        const l4 = oneCore(path, protocol, true);
+        if (typeof l4 === 'string') process.stdout.write(`  one core, L7 off: ${l4}\n`);
+        else
+          process.stdout.write(
+            `  the same packets with L7 off, one core: ${l4.seconds.toFixed(2)} s, ${((l4.seconds * 1e6) / requests).toFixed(1)} µs per request of the capture ` +
+              `(the L4 share of the time above); CPU µs per request: ${cpuPerRequest(l4.cpu, requests)}\n`,
+          );
       }
     }
     rows.push({ protocol, manifest, ours: o, tshark: ts, mismatches });

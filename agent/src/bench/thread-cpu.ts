@@ -40,23 +40,32 @@ export function threadCpu(): ThreadCpu[] {
   return out;
 }
 
-export type ThreadGroup = 'pipeline' | 'storeInserts' | 'storeMerges' | 'nodeHelpers';
+export type ThreadGroup = 'pipeline' | 'storeInserts' | 'storeMerges' | 'ioPool' | 'runtimeHelpers';
+
+/**
+ * The threads besides the main one that Node starts with the process, before any asynchronous
+ * work: V8's platform workers (concurrent compiler, GC helpers) and Node's own. libuv's pool,
+ * which carries the same name, starts on its first job, after this module is loaded.
+ */
+const STARTUP_THREADS: ReadonlySet<number> = new Set(threadCpu().map((t) => t.tid).filter((tid) => tid !== process.pid));
 
 /**
  * CPU seconds spent between two threadCpu() readings, by group: this process's main thread (the
- * pipeline), chDB's merge threads, its other threads (inserts, queries), and threads named after
- * the process (V8's compiler and garbage-collector helpers, libuv's file reads).
+ * pipeline), chDB's merge threads, its other threads (inserts, queries), libuv's pool (chDB's
+ * asynchronous queries run their calling part there, besides file reads and writes), and the
+ * threads Node started with (V8's compiler and garbage-collector helpers). Node's helpers and
+ * libuv's pool both carry the process's name, so they are told apart by `startupThreads`.
  */
-export function cpuByGroup(before: ThreadCpu[], after: ThreadCpu[], mainTid = process.pid): Record<ThreadGroup, number> {
+export function cpuByGroup(before: ThreadCpu[], after: ThreadCpu[], mainTid = process.pid, startupThreads = STARTUP_THREADS): Record<ThreadGroup, number> {
   const start = new Map(before.map((t) => [t.tid, t.seconds]));
-  // Node's helper threads carry the name of the process, which is the main thread's.
   const processName = after.find((t) => t.tid === mainTid)?.name ?? 'node';
-  const groups: Record<ThreadGroup, number> = { pipeline: 0, storeInserts: 0, storeMerges: 0, nodeHelpers: 0 };
+  const groups: Record<ThreadGroup, number> = { pipeline: 0, storeInserts: 0, storeMerges: 0, ioPool: 0, runtimeHelpers: 0 };
   for (const t of after) {
     const spent = t.seconds - (start.get(t.tid) ?? 0);
     if (spent <= 0) continue;
     if (t.tid === mainTid) groups.pipeline += spent;
-    else if (t.name === processName || t.name.startsWith('libuv')) groups.nodeHelpers += spent;
+    else if (startupThreads.has(t.tid)) groups.runtimeHelpers += spent;
+    else if (t.name === processName || t.name.startsWith('libuv')) groups.ioPool += spent;
     else if (t.name.startsWith('MergeMutate')) groups.storeMerges += spent;
     else groups.storeInserts += spent;
   }
