@@ -22,8 +22,8 @@
  * HTTP/1 is also replayed in a child process whose every thread is on CPU 0 (`taskset -c 0`),
  * twice: first as cold as the line above (V8 compiles the pipeline meanwhile, about 0.6 s of CPU
  * whatever the capture's size), then warm, as an agent that has been running is (the L4 bench's
- * one-core line is warm too). Each with the CPU time of its threads by group: the pipeline's own thread,
- * the store's inserts and merges, libuv's pool (where chDB's asynchronous queries run their
+ * one-core line is warm too). Each with the CPU time of its threads by group: the pipeline's own
+ * thread, the store's inserts and merges, libuv's pool (where chDB's asynchronous queries run their
  * calling part, and files are read and written), V8's compiler and GC helpers. That is the
  * target's "one core with the store", and where a request's time goes on it. A second child
  * replays the same capture with L7 off: the share of the same packets' L4 work (flows, network
@@ -183,20 +183,6 @@ async function withoutStore(capture: string, l7: boolean): Promise<{ seconds: nu
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, rows };
 }
 
-/** L4 only into the store (`replay` with `l7: false`). */
-async function l4WithStore(capture: string): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'metaflow-l7-bench-'));
-  const store = new ChdbStore(dir);
-  try {
-    const started = process.hrtime.bigint();
-    await replay({ input: capture, store, host: 'bench', l7: false });
-    return Number(process.hrtime.bigint() - started) / 1e9;
-  } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 function tsharkInstalled(): boolean {
   return spawnSync('sh', ['-c', 'command -v tshark']).status === 0;
 }
@@ -354,7 +340,7 @@ async function main(): Promise<void> {
     if (protocol === 'http1' && process.env.METAFLOW_BENCH_L7_BREAKDOWN === '1') {
       const l4 = await withoutStore(path, false);
       const l7 = await withoutStore(path, true);
-      const l4Store = await l4WithStore(path);
+      const l4Store = (await ours(path, protocol, undefined, false)).seconds;
       const us = (sec: number): string => `${((sec * 1e6) / manifest.expected.requests).toFixed(1)} µs/request`;
       process.stdout.write(
         `  breakdown: read + decode + L4 flows, rows dropped  ${l4.seconds.toFixed(2)} s (${us(l4.seconds)})\n` +
