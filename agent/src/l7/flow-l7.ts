@@ -104,17 +104,21 @@ export class FlowL7 implements StreamOutput {
     return this.finishedMask === 3;
   }
 
+  private streamOf(direction: Direction): TcpReassembler | undefined {
+    return direction === 0 ? this.stream0 : this.stream1;
+  }
+
   /** A SYN or SYN-ACK of this direction (its sequence number starts the stream). */
   syn(direction: Direction, seq: number): void {
-    (direction === 0 ? this.stream0 : this.stream1)?.syn(seq);
+    this.streamOf(direction)?.syn(seq);
   }
 
   /** A TCP segment's payload. */
   tcpSegment(direction: Direction, seq: number, data: Buffer, tsUs: number): void {
-    const stream = direction === 0 ? this.stream0 : this.stream1;
+    const stream = this.streamOf(direction);
     if (this.off || stream === undefined || data.length === 0) return;
     // The other side speaking while this side has a hole: the hole will not fill in time.
-    if (this.waitingMask & (1 << (1 - direction))) (direction === 0 ? this.stream1 : this.stream0)?.skipHole();
+    if (this.waitingMask & (1 << (1 - direction))) this.streamOf((1 - direction) as Direction)?.skipHole();
     stream.segment(seq, data, tsUs);
   }
 
@@ -128,7 +132,7 @@ export class FlowL7 implements StreamOutput {
 
   /** A FIN of this direction; `seq` is its sequence number. */
   tcpFin(direction: Direction, seq: number, tsUs: number): void {
-    if (!this.off) (direction === 0 ? this.stream0 : this.stream1)?.fin(seq, tsUs);
+    if (!this.off) this.streamOf(direction)?.fin(seq, tsUs);
   }
 
   /** A datagram, or a syscall buffer from eBPF (already in order). */
